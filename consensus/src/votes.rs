@@ -1,0 +1,264 @@
+//! Bookkeeping of the messages received for one height: per round, the proposal, the
+//! prevotes and precommits (one per validator, first one wins), their tallies by value, and
+//! who sent anything at all in the round (for the round skip of line 55).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::message::{SignedProposal, SignedVote, VoteKind};
+use crate::validator::ValidatorSet;
+use crate::BlockHash;
+
+/// What happened when a message was added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Added<T> {
+    /// New; counted.
+    New,
+    /// Identical to the one already held.
+    Duplicate,
+    /// Conflicts with the one already held (returned); not counted.
+    Conflict(T),
+}
+
+/// The votes of one type in one round.
+#[derive(Debug, Clone)]
+pub(crate) struct VoteSet {
+    /// Indexed by validator index.
+    votes: Vec<Option<SignedVote>>,
+    /// Power per value (`None` = nil).
+    tally: HashMap<Option<BlockHash>, u128>,
+    /// Power of all votes, whatever their value.
+    total: u128,
+}
+
+impl VoteSet {
+    fn new(n: usize) -> Self {
+        VoteSet { votes: vec![None; n], tally: HashMap::new(), total: 0 }
+    }
+
+    /// The vote held for a validator, if any.
+    pub(crate) fn get(&self, index: usize) -> Option<&SignedVote> {
+        self.votes.get(index).and_then(Option::as_ref)
+    }
+
+    fn add(&mut self, index: usize, power: u64, vote: SignedVote) -> Added<SignedVote> {
+        let Some(slot) = self.votes.get_mut(index) else {
+            return Added::Duplicate;
+        };
+        match slot {
+            Some(existing) if *existing == vote => Added::Duplicate,
+            Some(existing) => Added::Conflict(existing.clone()),
+            None => {
+                *self.tally.entry(vote.block_hash).or_insert(0) += u128::from(power);
+                self.total += u128::from(power);
+                *slot = Some(vote);
+                Added::New
+            }
+        }
+    }
+
+    /// Power of the votes for `value`.
+    pub(crate) fn power_for(&self, value: &Option<BlockHash>) -> u128 {
+        self.tally.get(value).copied().unwrap_or(0)
+    }
+
+    /// Power of all votes.
+    pub(crate) fn total(&self) -> u128 {
+        self.total
+    }
+
+    /// The value (possibly nil) that holds >2/3 of the power, if any (at most one can).
+    pub(crate) fn quorum_value(&self, set: &ValidatorSet) -> Option<Option<BlockHash>> {
+        self.tally.iter().find(|(_, &p)| set.has_two_thirds(p)).map(|(v, _)| *v)
+    }
+
+    /// The votes for `value` in validator-index order.
+    pub(crate) fn votes_for<'a>(&'a self, value: &'a Option<BlockHash>) -> impl Iterator<Item = &'a SignedVote> + 'a {
+        self.votes.iter().flatten().filter(move |v| v.block_hash == *value)
+    }
+}
+
+/// Everything received for one round.
+#[derive(Debug, Clone)]
+pub(crate) struct RoundMessages {
+    /// The proposal from the round's proposer (first one wins).
+    pub(crate) proposal: Option<SignedProposal>,
+    /// Prevotes.
+    pub(crate) prevotes: VoteSet,
+    /// Precommits.
+    pub(crate) precommits: VoteSet,
+    /// Validators that sent any message in this round.
+    senders: Vec<bool>,
+    /// Their power.
+    sender_power: u128,
+}
+
+impl RoundMessages {
+    fn new(n: usize) -> Self {
+        RoundMessages {
+            proposal: None,
+            prevotes: VoteSet::new(n),
+            precommits: VoteSet::new(n),
+            senders: vec![false; n],
+            sender_power: 0,
+        }
+    }
+
+    /// The votes of `kind`.
+    pub(crate) fn votes(&self, kind: VoteKind) -> &VoteSet {
+        match kind {
+            VoteKind::Prevote => &self.prevotes,
+            VoteKind::Precommit => &self.precommits,
+        }
+    }
+
+    /// Power of the validators that sent anything in this round.
+    pub(crate) fn sender_power(&self) -> u128 {
+        self.sender_power
+    }
+
+    /// True when the validator sent anything in this round.
+    pub(crate) fn has_sender(&self, index: usize) -> bool {
+        self.senders.get(index).copied().unwrap_or(false)
+    }
+
+    fn note_sender(&mut self, index: usize, power: u64) {
+        if let Some(s) = self.senders.get_mut(index) {
+            if !*s {
+                *s = true;
+                self.sender_power += u128::from(power);
+            }
+        }
+    }
+}
+
+/// All rounds of one height.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HeightMessages {
+    rounds: BTreeMap<u32, RoundMessages>,
+}
+
+impl HeightMessages {
+    /// The messages of `round`, if any arrived.
+    pub(crate) fn round(&self, round: u32) -> Option<&RoundMessages> {
+        self.rounds.get(&round)
+    }
+
+    /// All rounds with messages, lowest first.
+    pub(crate) fn rounds(&self) -> impl DoubleEndedIterator<Item = (&u32, &RoundMessages)> {
+        self.rounds.iter()
+    }
+
+    fn round_mut(&mut self, round: u32, n: usize) -> &mut RoundMessages {
+        self.rounds.entry(round).or_insert_with(|| RoundMessages::new(n))
+    }
+
+    /// Adds a vote from validator `index` (signature already checked).
+    pub(crate) fn add_vote(&mut self, set: &ValidatorSet, index: usize, vote: SignedVote) -> Added<SignedVote> {
+        let power = set.power(index);
+        let r = self.round_mut(vote.round, set.len());
+        let added = match vote.kind {
+            VoteKind::Prevote => r.prevotes.add(index, power, vote),
+            VoteKind::Precommit => r.precommits.add(index, power, vote),
+        };
+        if added == Added::New {
+            r.note_sender(index, power);
+        }
+        added
+    }
+
+    /// Adds a proposal from validator `index`, the round's proposer (signature and proposer
+    /// already checked).
+    pub(crate) fn add_proposal(
+        &mut self,
+        set: &ValidatorSet,
+        index: usize,
+        proposal: SignedProposal,
+    ) -> Added<SignedProposal> {
+        let power = set.power(index);
+        let r = self.round_mut(proposal.round, set.len());
+        match &r.proposal {
+            Some(existing) if *existing == proposal => Added::Duplicate,
+            Some(existing) => Added::Conflict(existing.clone()),
+            None => {
+                r.proposal = Some(proposal);
+                r.note_sender(index, power);
+                Added::New
+            }
+        }
+    }
+
+    /// True when this exact message is already held.
+    pub(crate) fn contains_vote(&self, index: usize, vote: &SignedVote) -> bool {
+        self.rounds.get(&vote.round).and_then(|r| r.votes(vote.kind).get(index)).is_some_and(|v| v == vote)
+    }
+
+    /// True when this exact proposal is already held.
+    pub(crate) fn contains_proposal(&self, proposal: &SignedProposal) -> bool {
+        self.rounds.get(&proposal.round).and_then(|r| r.proposal.as_ref()).is_some_and(|p| p == proposal)
+    }
+
+    /// Number of distinct rounds above `round` in which validator `index` sent something.
+    pub(crate) fn future_rounds_of(&self, index: usize, round: u32) -> usize {
+        self.rounds.range(round.saturating_add(1)..).filter(|(_, r)| r.has_sender(index)).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validator::Validator;
+    use ed25519_dalek::SigningKey;
+
+    fn keys() -> Vec<SigningKey> {
+        (1..=4u8).map(|i| SigningKey::from_bytes(&[i; 32])).collect()
+    }
+
+    fn set(keys: &[SigningKey]) -> ValidatorSet {
+        ValidatorSet::new(
+            keys.iter().map(|k| Validator { public_key: k.verifying_key().to_bytes(), power: 1 }).collect(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tallies_and_quorum() {
+        let k = keys();
+        let s = set(&k);
+        let mut h = HeightMessages::default();
+        let v = |i: usize, hash| SignedVote::sign("c", &k[i], 1, 0, VoteKind::Prevote, hash);
+        assert_eq!(h.add_vote(&s, 0, v(0, Some([1; 32]))), Added::New);
+        assert_eq!(h.add_vote(&s, 0, v(0, Some([1; 32]))), Added::Duplicate);
+        assert!(matches!(h.add_vote(&s, 0, v(0, None)), Added::Conflict(_)));
+        h.add_vote(&s, 1, v(1, Some([1; 32])));
+        let r = h.round(0).unwrap();
+        assert_eq!(r.prevotes.quorum_value(&s), None);
+        h.add_vote(&s, 2, v(2, None));
+        h.add_vote(&s, 3, v(3, Some([1; 32])));
+        let r = h.round(0).unwrap();
+        assert_eq!(r.prevotes.quorum_value(&s), Some(Some([1; 32])));
+        assert_eq!(r.prevotes.total(), 4);
+        assert_eq!(r.prevotes.power_for(&None), 1);
+        assert_eq!(r.sender_power(), 4);
+        let order: Vec<_> = r.prevotes.votes_for(&Some([1; 32])).map(|v| v.validator).collect();
+        assert_eq!(
+            order,
+            vec![s.get(0).unwrap().public_key, s.get(1).unwrap().public_key, s.get(3).unwrap().public_key]
+        );
+    }
+
+    #[test]
+    fn proposals_first_wins_and_future_rounds_counted() {
+        let k = keys();
+        let s = set(&k);
+        let mut h = HeightMessages::default();
+        let p1 = SignedProposal::sign("c", &k[1], 1, 3, [1; 32], None);
+        let p2 = SignedProposal::sign("c", &k[1], 1, 3, [2; 32], None);
+        assert_eq!(h.add_proposal(&s, 1, p1.clone()), Added::New);
+        assert!(h.contains_proposal(&p1));
+        assert_eq!(h.add_proposal(&s, 1, p2), Added::Conflict(p1));
+        h.add_vote(&s, 1, SignedVote::sign("c", &k[1], 1, 5, VoteKind::Prevote, None));
+        assert_eq!(h.future_rounds_of(1, 0), 2);
+        assert_eq!(h.future_rounds_of(1, 3), 1);
+        assert_eq!(h.future_rounds_of(0, 0), 0);
+    }
+}
