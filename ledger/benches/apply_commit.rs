@@ -1,0 +1,122 @@
+//! Apply + commit of 10,000-transfer blocks to a RocksDB store holding 1,000,000 accounts:
+//! execution against the in-memory state, the state-root update and the synced write, excluding
+//! signature checks (done once at mempool admission). Reported on one core and on all cores.
+//!
+//! `cargo bench -p tally-ledger --bench apply_commit` (env `TALLY_BENCH_ACCOUNTS`,
+//! `TALLY_BENCH_BLOCKS` shrink or grow it).
+
+use ed25519_dalek::SigningKey;
+use std::time::Instant;
+use tally_ledger::crypto::verify_transfer;
+use tally_ledger::genesis::{Genesis, GenesisValidator};
+use tally_ledger::store::{BlockCommit, RocksBackend, Store};
+use tally_ledger::{
+    Block, BlockContext, ChainId, ChainParams, Hash, Header, PublicKey, TransferBody, VerifiedTransfer,
+};
+
+const TRANSFERS_PER_BLOCK: usize = 10_000;
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn key(i: u64) -> SigningKey {
+    SigningKey::from_bytes(&Hash::digest(&i.to_le_bytes()).0)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let accounts = env_or("TALLY_BENCH_ACCOUNTS", 1_000_000) as u64;
+    let blocks = env_or("TALLY_BENCH_BLOCKS", 6);
+    let proposer = PublicKey([0xee; 32]);
+    // Genesis accounts are public keys derived by hashing, except the senders, which need keys.
+    let senders: u64 = (TRANSFERS_PER_BLOCK * blocks) as u64;
+    let sender_keys: Vec<SigningKey> = (0..senders.min(accounts)).map(key).collect();
+    let mut genesis_accounts: Vec<(PublicKey, u64)> =
+        sender_keys.iter().map(|k| (PublicKey::from(&k.verifying_key()), 1_000_000)).collect();
+    genesis_accounts.extend(
+        (genesis_accounts.len() as u64..accounts).map(|i| (PublicKey(Hash::digest(&i.to_be_bytes()).0), 1_000_000)),
+    );
+    let genesis = Genesis {
+        params: ChainParams {
+            chain_id: ChainId::new("bench-devnet").unwrap(),
+            min_fee: 1,
+            max_block_txs: TRANSFERS_PER_BLOCK as u64,
+            max_block_bytes: 16 << 20,
+            validators: vec![proposer],
+        },
+        genesis_time_ms: 1,
+        validators: vec![GenesisValidator { name: "v0".into(), public_key: proposer, power: 1 }],
+        accounts: genesis_accounts,
+        hash: Hash::digest(b"bench-genesis"),
+    };
+    eprintln!("signing {} transfers for {blocks} blocks…", sender_keys.len());
+    let all: Vec<VerifiedTransfer> = sender_keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let to = PublicKey(Hash::digest(&((i as u64 * 7919) % accounts).to_be_bytes()).0);
+            let body = TransferBody {
+                chain_id: genesis.params.chain_id.clone(),
+                from: PublicKey::from(&k.verifying_key()),
+                to,
+                amount: 10,
+                fee: 1,
+                nonce: 0,
+                valid_until: 0,
+                memo: vec![],
+            };
+            verify_transfer(body.sign(k).unwrap()).unwrap()
+        })
+        .collect();
+    let chunks: Vec<Vec<VerifiedTransfer>> = all.chunks(TRANSFERS_PER_BLOCK).map(<[_]>::to_vec).collect();
+
+    for threads in [1usize, 0] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        let label =
+            if threads == 1 { "1 thread".to_string() } else { format!("{} threads", pool.current_num_threads()) };
+        let dir = tempfile::tempdir().unwrap();
+        let started = Instant::now();
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap();
+        let mut ledger = pool.install(|| genesis.initial_ledger());
+        eprintln!("[{label}] store and state of {accounts} accounts ready in {:.1} s", started.elapsed().as_secs_f64());
+        let mut total = std::time::Duration::ZERO;
+        let mut count = 0usize;
+        for chunk in &chunks {
+            let height = ledger.height() + 1;
+            let started = Instant::now();
+            let (block, execution) = pool.install(|| {
+                let ctx = BlockContext { height, proposer };
+                let execution = ledger.execute(&ctx, chunk).unwrap();
+                let mut block = Block {
+                    header: Header {
+                        chain_id: genesis.params.chain_id.clone(),
+                        height,
+                        time_ms: height + 1,
+                        previous_hash: ledger.last_block_hash(),
+                        proposer,
+                        transfers_root: Hash::ZERO,
+                        last_commit_hash: Hash::ZERO,
+                        state_root: execution.state_root(),
+                    },
+                    transfers: chunk.iter().map(|t| t.transfer().clone()).collect(),
+                };
+                block.header.transfers_root = block.computed_transfers_root();
+                (block, execution)
+            });
+            store.commit(&BlockCommit { block: &block, certificate: b"bench", changes: &execution.changes }).unwrap();
+            ledger.apply(execution, block.hash(), block.header.time_ms);
+            let elapsed = started.elapsed();
+            total += elapsed;
+            count += chunk.len();
+            eprintln!("[{label}] block {height}: {} transfers in {:.1} ms", chunk.len(), elapsed.as_secs_f64() * 1e3);
+        }
+        println!(
+            "apply+commit, {accounts} accounts, {TRANSFERS_PER_BLOCK}-transfer blocks, {label}: {:.0} transfers/s ({:.1} ms per block)",
+            count as f64 / total.as_secs_f64(),
+            total.as_secs_f64() * 1e3 / chunks.len() as f64
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Signature checks (SPEC §2): `verify_strict` is the verdict; batch verification only speeds it up.
+//!
+//! A signature may be accepted by a batch only when its public key `A` and its `R` are canonical
+//! encodings of torsion-free points other than the identity, and its `S` is canonical. For such
+//! signatures the cofactorless batch equation holds exactly when every single equation holds (up
+//! to the 2^-128 chance of the random coefficients), so the batch can never accept what
+//! `verify_strict` rejects. Every other signature, and every member of a batch that fails, is
+//! checked alone with `verify_strict`.
+
+use crate::address::PublicKey;
+use crate::transfer::{Transfer, VerifiedTransfer};
+use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
+use ed25519_dalek::{Signature, VerifyingKey};
+use std::collections::HashMap;
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The public key is not a valid point encoding.
+    #[error("public key is not a valid ed25519 point")]
+    BadPublicKey,
+    /// The signature does not verify under `verify_strict`.
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// Checks `signature` on `message` under `public_key` with `verify_strict`.
+pub fn verify_strict(public_key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
+    let key = VerifyingKey::from_bytes(public_key.as_bytes()).map_err(|_| VerifyError::BadPublicKey)?;
+    key.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| VerifyError::BadSignature)
+}
+
+/// Checks one transfer's signature.
+pub fn verify_transfer(transfer: Transfer) -> Result<VerifiedTransfer, (Transfer, VerifyError)> {
+    match verify_strict(&transfer.from, &transfer.signing_bytes(), transfer.signature()) {
+        Ok(()) => Ok(VerifiedTransfer::new_unchecked(transfer)),
+        Err(error) => Err((transfer, error)),
+    }
+}
+
+/// The largest number of public keys whose torsion verdict is remembered.
+const KEY_CACHE_CAPACITY: usize = 1 << 16;
+
+/// One signature to check: key, message, signature.
+pub struct SignedMessage<'a> {
+    /// The signer's public key.
+    pub public_key: &'a PublicKey,
+    /// The signed bytes.
+    pub message: &'a [u8],
+    /// The signature.
+    pub signature: &'a [u8; 64],
+}
+
+/// Verifies signatures in batches, behind the strict pre-checks described in the module docs.
+///
+/// It remembers, per public key, whether the key may take the batch path, so a sender's key is
+/// decompressed and checked for torsion once.
+#[derive(Default)]
+pub struct SignatureVerifier {
+    batchable_keys: HashMap<[u8; 32], Option<VerifyingKey>>,
+}
+
+impl SignatureVerifier {
+    /// A verifier with an empty key cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Returns the key if it may take the batch path: a canonical, torsion-free, non-identity
+    /// point. The verdict is cached.
+    fn batchable_key(&mut self, public_key: &PublicKey) -> Option<VerifyingKey> {
+        if let Some(verdict) = self.batchable_keys.get(public_key.as_bytes()) {
+            return *verdict;
+        }
+        let verdict =
+            strict_point(public_key.as_bytes()).and_then(|_| VerifyingKey::from_bytes(public_key.as_bytes()).ok());
+        if self.batchable_keys.len() >= KEY_CACHE_CAPACITY {
+            self.batchable_keys.clear();
+        }
+        self.batchable_keys.insert(*public_key.as_bytes(), verdict);
+        verdict
+    }
+
+    /// Verifies every message; `result[i]` is exactly what `verify_strict` says of `items[i]`.
+    pub fn verify_all(&mut self, items: &[SignedMessage<'_>]) -> Vec<bool> {
+        let mut verdicts = vec![false; items.len()];
+        let mut batch: Vec<usize> = Vec::with_capacity(items.len());
+        let mut keys = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            let key = self.batchable_key(item.public_key);
+            match key {
+                Some(key) if batchable_signature(item.signature) => {
+                    batch.push(index);
+                    keys.push(key);
+                }
+                _ => verdicts[index] = verify_strict(item.public_key, item.message, item.signature).is_ok(),
+            }
+        }
+        if batch.is_empty() {
+            return verdicts;
+        }
+        let messages: Vec<&[u8]> = batch.iter().map(|&i| items[i].message).collect();
+        let signatures: Vec<Signature> = batch.iter().map(|&i| Signature::from_bytes(items[i].signature)).collect();
+        if ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok() {
+            for &index in &batch {
+                verdicts[index] = true;
+            }
+        } else {
+            for &index in &batch {
+                let item = &items[index];
+                verdicts[index] = verify_strict(item.public_key, item.message, item.signature).is_ok();
+            }
+        }
+        verdicts
+    }
+
+    /// Verifies transfers in one batch; each comes back verified or refused.
+    pub fn verify_transfers(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
+        let signing_bytes: Vec<Vec<u8>> = transfers.iter().map(|t| t.signing_bytes()).collect();
+        let items: Vec<SignedMessage<'_>> = transfers
+            .iter()
+            .zip(&signing_bytes)
+            .map(|(t, message)| SignedMessage { public_key: &t.from, message, signature: t.signature() })
+            .collect();
+        let verdicts = self.verify_all(&items);
+        drop(items);
+        transfers
+            .into_iter()
+            .zip(verdicts)
+            .map(|(t, ok)| if ok { Ok(VerifiedTransfer::new_unchecked(t)) } else { Err(t) })
+            .collect()
+    }
+}
+
+/// Decompresses `bytes` if they are the canonical encoding of a torsion-free point other than
+/// the identity.
+fn strict_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let point = CompressedEdwardsY(*bytes).decompress()?;
+    let canonical = point.compress().as_bytes() == bytes;
+    (canonical && !point.is_identity() && point.is_torsion_free()).then_some(point)
+}
+
+/// True if the signature's `R` passes [`strict_point`] and its `S` is a canonical scalar.
+fn batchable_signature(signature: &[u8; 64]) -> bool {
+    let mut r = [0u8; 32];
+    let mut s = [0u8; 32];
+    r.copy_from_slice(&signature[..32]);
+    s.copy_from_slice(&signature[32..]);
+    bool::from(Scalar::from_canonical_bytes(s).is_some()) && strict_point(&r).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn batch_accepts_good_signatures_and_isolates_a_bad_one() {
+        let keys: Vec<SigningKey> = (0..8u8).map(|i| SigningKey::from_bytes(&[i + 1; 32])).collect();
+        let publics: Vec<PublicKey> = keys.iter().map(|k| PublicKey::from(&k.verifying_key())).collect();
+        let messages: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 10]).collect();
+        let mut signatures: Vec<[u8; 64]> = keys.iter().zip(&messages).map(|(k, m)| k.sign(m).to_bytes()).collect();
+        signatures[3][40] ^= 1;
+        let items: Vec<SignedMessage<'_>> = (0..8)
+            .map(|i| SignedMessage { public_key: &publics[i], message: &messages[i], signature: &signatures[i] })
+            .collect();
+        let verdicts = SignatureVerifier::new().verify_all(&items);
+        assert_eq!(verdicts, vec![true, true, true, false, true, true, true, true]);
+    }
+}

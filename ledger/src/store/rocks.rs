@@ -1,0 +1,86 @@
+//! The RocksDB backend: one column family per [`Column`], synced write batches.
+
+use super::{Backend, Column, Put, Rows, StoreError, Visitor};
+use rocksdb::{
+    ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
+};
+use std::path::Path;
+
+/// A RocksDB database with the store's column families.
+pub struct RocksBackend {
+    db: DB,
+}
+
+fn db_error(e: rocksdb::Error) -> StoreError {
+    StoreError::Database(e.into_string())
+}
+
+impl RocksBackend {
+    /// Opens (or creates) the database at `path`.
+    pub fn open(path: &Path) -> Result<RocksBackend, StoreError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(DBCompressionType::Lz4);
+        options.increase_parallelism(2);
+        let families = Column::ALL.iter().map(|c| {
+            let mut cf_options = Options::default();
+            cf_options.set_compression_type(DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(c.name(), cf_options)
+        });
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(db_error)?;
+        Ok(RocksBackend { db })
+    }
+
+    fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
+        self.db
+            .cf_handle(column.name())
+            .ok_or_else(|| StoreError::Corrupt(format!("column family {} missing", column.name())))
+    }
+}
+
+impl Backend for RocksBackend {
+    fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.db.get_cf(self.family(column)?, key).map_err(db_error)
+    }
+
+    fn write(&self, puts: Vec<Put>) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        for put in puts {
+            batch.put_cf(self.family(put.column)?, put.key, put.value);
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options).map_err(db_error)
+    }
+
+    fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError> {
+        let mut out = Vec::new();
+        if before <= prefix {
+            return Ok(out);
+        }
+        let mut iter = self.db.raw_iterator_cf(self.family(column)?);
+        iter.seek_for_prev(before);
+        // seek_for_prev lands on the last key <= before; the bound is exclusive.
+        if iter.valid() && iter.key() == Some(before) {
+            iter.prev();
+        }
+        while iter.valid() && out.len() < limit {
+            match (iter.key(), iter.value()) {
+                (Some(k), Some(v)) if k.starts_with(prefix) => out.push((k.to_vec(), v.to_vec())),
+                _ => break,
+            }
+            iter.prev();
+        }
+        iter.status().map_err(db_error)?;
+        Ok(out)
+    }
+
+    fn for_each(&self, column: Column, visit: Visitor<'_>) -> Result<(), StoreError> {
+        for item in self.db.iterator_cf(self.family(column)?, IteratorMode::From(&[], Direction::Forward)) {
+            let (k, v) = item.map_err(db_error)?;
+            visit(&k, &v)?;
+        }
+        Ok(())
+    }
+}
