@@ -25,11 +25,11 @@ pub enum Evidence {
 }
 
 impl Evidence {
-    /// Builds evidence from two messages, or `None` when they do not conflict (different
-    /// signer, height, round or type, or identical).
+    /// Builds evidence from two messages, or `None` when they do not conflict: different
+    /// signer, height, round or type, or the same content (two signatures of one vote are
+    /// not equivocation).
     pub fn from_pair(first: &SignedMessage, second: &SignedMessage) -> Option<Evidence> {
-        if first == second
-            || first.signer() != second.signer()
+        if first.signer() != second.signer()
             || first.height() != second.height()
             || first.round() != second.round()
             || first.type_byte() != second.type_byte()
@@ -37,6 +37,12 @@ impl Evidence {
             return None;
         }
         match (first, second) {
+            (SignedMessage::Vote(a), SignedMessage::Vote(b)) if a.block_hash == b.block_hash => None,
+            (SignedMessage::Proposal(a), SignedMessage::Proposal(b))
+                if (a.block_hash, a.pol_round) == (b.block_hash, b.pol_round) =>
+            {
+                None
+            }
             (SignedMessage::Vote(a), SignedMessage::Vote(b)) => {
                 Some(Evidence::DuplicateVote { first: a.clone(), second: b.clone() })
             }

@@ -20,40 +20,66 @@ pub(crate) enum Added<T> {
 }
 
 /// The votes of one type in one round.
+///
+/// Each validator's first vote is its vote. A later vote of the same validator for another
+/// value is equivocation: it is reported as evidence and, only when the caller asks for it
+/// ([`VoteSet::add_equivocation`], for values of proposals held), also counted for its
+/// value. Counting it is what the paper's model does (every received message counts towards
+/// "2f+1 messages for v"); it is safe because a quorum for one value and a quorum for
+/// another still intersect in more than 1/3 of the power, hence in an honest validator that
+/// does not equivocate. It keeps the protocol live when an equivocator's votes are seen in
+/// different orders: an honest node that locked on a value counting the equivocator's vote
+/// relays that vote, and the others can count it too.
 #[derive(Debug, Clone)]
 pub(crate) struct VoteSet {
-    /// Indexed by validator index.
-    votes: Vec<Option<SignedVote>>,
+    /// Indexed by validator index: the first vote, then counted equivocations (each for a
+    /// distinct value).
+    votes: Vec<Vec<SignedVote>>,
     /// Power per value (`None` = nil).
     tally: HashMap<Option<BlockHash>, u128>,
-    /// Power of all votes, whatever their value.
+    /// Power of the validators that voted, whatever their value, each counted once.
     total: u128,
 }
 
 impl VoteSet {
     fn new(n: usize) -> Self {
-        VoteSet { votes: vec![None; n], tally: HashMap::new(), total: 0 }
+        VoteSet { votes: vec![Vec::new(); n], tally: HashMap::new(), total: 0 }
     }
 
-    /// The vote held for a validator, if any.
-    pub(crate) fn get(&self, index: usize) -> Option<&SignedVote> {
-        self.votes.get(index).and_then(Option::as_ref)
+    /// True when this exact vote is held.
+    pub(crate) fn contains(&self, index: usize, vote: &SignedVote) -> bool {
+        self.votes.get(index).is_some_and(|v| v.contains(vote))
     }
 
     fn add(&mut self, index: usize, power: u64, vote: SignedVote) -> Added<SignedVote> {
-        let Some(slot) = self.votes.get_mut(index) else {
+        let Some(held) = self.votes.get_mut(index) else {
             return Added::Duplicate;
         };
-        match slot {
-            Some(existing) if *existing == vote => Added::Duplicate,
-            Some(existing) => Added::Conflict(existing.clone()),
+        match held.first() {
+            // Same value: a duplicate even if the signature bytes differ.
+            Some(first) if first.block_hash == vote.block_hash => Added::Duplicate,
+            Some(first) => Added::Conflict(first.clone()),
             None => {
                 *self.tally.entry(vote.block_hash).or_insert(0) += u128::from(power);
                 self.total += u128::from(power);
-                *slot = Some(vote);
+                held.push(vote);
                 Added::New
             }
         }
+    }
+
+    /// Counts an equivocating vote for its value (see the type's documentation); false when
+    /// the validator already counts for that value or has no first vote.
+    pub(crate) fn add_equivocation(&mut self, index: usize, power: u64, vote: SignedVote) -> bool {
+        let Some(held) = self.votes.get_mut(index) else {
+            return false;
+        };
+        if held.is_empty() || held.iter().any(|v| v.block_hash == vote.block_hash) {
+            return false;
+        }
+        *self.tally.entry(vote.block_hash).or_insert(0) += u128::from(power);
+        held.push(vote);
+        true
     }
 
     /// Power of the votes for `value`.
@@ -61,19 +87,25 @@ impl VoteSet {
         self.tally.get(value).copied().unwrap_or(0)
     }
 
-    /// Power of all votes.
+    /// Power of all voters.
     pub(crate) fn total(&self) -> u128 {
         self.total
     }
 
-    /// The value (possibly nil) that holds >2/3 of the power, if any (at most one can).
+    /// The value (possibly nil) that holds >2/3 of the power, if any: the lowest such hash
+    /// when equivocations make several (nil first), so every node picks the same.
     pub(crate) fn quorum_value(&self, set: &ValidatorSet) -> Option<Option<BlockHash>> {
-        self.tally.iter().find(|(_, &p)| set.has_two_thirds(p)).map(|(v, _)| *v)
+        self.tally.iter().filter(|(_, &p)| set.has_two_thirds(p)).map(|(v, _)| *v).min()
     }
 
-    /// The votes for `value` in validator-index order.
+    /// The votes for `value` in validator-index order (at most one per validator).
     pub(crate) fn votes_for<'a>(&'a self, value: &'a Option<BlockHash>) -> impl Iterator<Item = &'a SignedVote> + 'a {
-        self.votes.iter().flatten().filter(move |v| v.block_hash == *value)
+        self.votes.iter().filter_map(move |held| held.iter().find(|v| v.block_hash == *value))
+    }
+
+    /// Every vote held.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &SignedVote> {
+        self.votes.iter().flatten()
     }
 }
 
@@ -177,7 +209,11 @@ impl HeightMessages {
         let power = set.power(index);
         let r = self.round_mut(proposal.round, set.len());
         match &r.proposal {
-            Some(existing) if *existing == proposal => Added::Duplicate,
+            Some(existing)
+                if (existing.block_hash, existing.pol_round) == (proposal.block_hash, proposal.pol_round) =>
+            {
+                Added::Duplicate
+            }
             Some(existing) => Added::Conflict(existing.clone()),
             None => {
                 r.proposal = Some(proposal);
@@ -189,7 +225,33 @@ impl HeightMessages {
 
     /// True when this exact message is already held.
     pub(crate) fn contains_vote(&self, index: usize, vote: &SignedVote) -> bool {
-        self.rounds.get(&vote.round).and_then(|r| r.votes(vote.kind).get(index)).is_some_and(|v| v == vote)
+        self.rounds.get(&vote.round).is_some_and(|r| r.votes(vote.kind).contains(index, vote))
+    }
+
+    /// Counts an equivocating vote for its value (see [`VoteSet`]).
+    pub(crate) fn add_equivocation(&mut self, set: &ValidatorSet, index: usize, vote: SignedVote) -> bool {
+        let power = set.power(index);
+        let r = self.round_mut(vote.round, set.len());
+        match vote.kind {
+            VoteKind::Prevote => r.prevotes.add_equivocation(index, power, vote),
+            VoteKind::Precommit => r.precommits.add_equivocation(index, power, vote),
+        }
+    }
+
+    /// True when some round holds a proposal for `hash`.
+    pub(crate) fn is_proposed(&self, hash: &BlockHash) -> bool {
+        self.rounds.values().any(|r| r.proposal.as_ref().is_some_and(|p| p.block_hash == *hash))
+    }
+
+    /// Every message held, round by round: proposal, prevotes, precommits.
+    pub(crate) fn all_messages(&self) -> Vec<crate::message::SignedMessage> {
+        let mut out = Vec::new();
+        for r in self.rounds.values() {
+            out.extend(r.proposal.clone().map(Into::into));
+            out.extend(r.prevotes.all().cloned().map(Into::into));
+            out.extend(r.precommits.all().cloned().map(Into::into));
+        }
+        out
     }
 
     /// True when this exact proposal is already held.

@@ -210,6 +210,17 @@ impl Consensus {
         }
     }
 
+    /// Every verified message held for the current height (proposals and votes of every
+    /// round, this node's own included), for the node's gossip: send them to peers that may
+    /// lack them, so that whatever one correct node received, every correct node eventually
+    /// receives (the paper's gossip assumption, which liveness needs).
+    pub fn gossip_messages(&self) -> Vec<SignedMessage> {
+        if !self.started {
+            return Vec::new();
+        }
+        self.messages.all_messages()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &ConsensusConfig {
         &self.config

@@ -109,6 +109,13 @@ impl Consensus {
                     out.push(Output::Evidence(evidence));
                 }
             }
+            // An equivocating vote for a proposed block also counts for that block (see
+            // `VoteSet`); the bound is one per validator, round, type and proposed block.
+            if let SignedMessage::Vote(v) = msg {
+                if v.block_hash.is_some_and(|h| self.messages.is_proposed(&h)) {
+                    self.messages.add_equivocation(set, index, v);
+                }
+            }
             return;
         }
         if matches!(msg, SignedMessage::Proposal(_)) && msg.round() == self.round {
