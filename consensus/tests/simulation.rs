@@ -1,61 +1,98 @@
 //! The deterministic simulation: every scenario over many seeds, all checkers after every
-//! run. Run with `--nocapture` to see rounds per height and throughput per scenario.
+//! run (agreement, validity, no conflicting signatures across crashes, certificates,
+//! liveness after GST). Run with `--nocapture` to see rounds per height and throughput.
+//! Each scenario is its own test so that the test runner spreads them over the cores.
 
 mod sim;
 
-use std::ops::Range;
-use std::time::Instant;
+use sim::{catalog, check};
 
-use sim::{run_seeds, Scenario, Stats};
+/// Seeds per cheap scenario (4 validators) and per expensive one (7 validators, long
+/// disruptions); together at least 2,000 seeds.
+const CHEAP: u64 = 200;
+const EXPENSIVE: u64 = 100;
 
-/// Runs `scenario` over `seeds`, panics with the first failing seed, prints statistics.
-fn check(scenario: Scenario, seeds: Range<u64>) -> Stats {
-    let started = Instant::now();
-    let (stats, failure) = run_seeds(&scenario, seeds.clone());
-    if let Some((seed, violations)) = failure {
-        panic!("{}: seed {seed} violates {violations:?}", scenario.name);
-    }
-    println!("{} [{} seeds]: {stats} in {:.2?}", scenario.name, seeds.end - seeds.start, started.elapsed());
-    stats
-}
-
-/// The scenarios, shared with the soak test.
-pub fn scenarios() -> Vec<Scenario> {
-    vec![
-        Scenario::new("4 honest, lossy until 2s", 4).lossy_until(2_000),
-        Scenario::new("7 honest, lossy until 2s", 7).lossy_until(2_000),
-        Scenario::new("4 with 1 byzantine twin", 4).twins(1).lossy_until(2_000),
-        Scenario::new("7 with 2 byzantine twins", 7).twins(2).lossy_until(2_000),
-        Scenario::new("7 with 2 silent", 7).silent(2).lossy_until(1_000),
-        Scenario::new("4 with 1 crashed", 4).crashed_forever(1).lossy_until(1_000),
-        Scenario::new("7 with 2 crashed", 7).crashed_forever(2),
-        Scenario::new("4 with a partitioned minority", 4).partition(&[&[0], &[1, 2, 3]], 0, 3_000),
-        Scenario::new("4 split 2|2", 4).split_without_quorum(&[&[0, 1], &[2, 3]], 1_000, 4_000),
-        Scenario::new("4 crash and restart", 4).crash_restarts(2).lossy_until(2_000),
-        Scenario::new("4 all crash at once", 4).crash_all(700, 1_000),
-        Scenario::new("6 unequal power", 6).powers(&[5, 3, 2, 2, 1, 1]).twins(1).silent(1).lossy_until(1_500),
-        nastiest(),
-    ]
-}
-
-/// The nastiest scenario: 7 validators, 2 byzantine twins, a lossy network with a
-/// partitioned minority until GST, 2 honest crash-restarts, 10% invalid blocks.
-pub fn nastiest() -> Scenario {
-    Scenario::new("nastiest: 7, 2 twins, lossy, minority cut, 2 restarts, bad blocks", 7)
-        .twins(2)
-        .lossy_until(3_000)
-        .partition(&[&[0], &[1, 2, 3, 4, 5, 6]], 500, 3_000)
-        .crash_restarts(2)
-        .invalid_blocks(0.1)
+#[test]
+fn four_honest() {
+    check(catalog::four_honest(), 0..CHEAP);
 }
 
 #[test]
-fn every_scenario_holds_on_every_seed() {
-    let started = Instant::now();
-    let mut total = 0;
-    for scenario in scenarios() {
-        total += 200;
-        check(scenario, 0..200);
-    }
-    println!("{total} seeds in {:.2?}", started.elapsed());
+fn seven_honest() {
+    check(catalog::seven_honest(), 0..EXPENSIVE);
+}
+
+#[test]
+fn four_with_one_byzantine_twin() {
+    check(catalog::four_one_twin(), 0..CHEAP);
+}
+
+#[test]
+fn seven_with_two_byzantine_twins() {
+    check(catalog::seven_two_twins(), 0..EXPENSIVE);
+}
+
+#[test]
+fn seven_with_two_silent() {
+    check(catalog::seven_two_silent(), 0..EXPENSIVE);
+}
+
+#[test]
+fn four_with_one_crashed() {
+    check(catalog::four_one_crashed(), 0..CHEAP);
+}
+
+#[test]
+fn seven_with_two_crashed() {
+    check(catalog::seven_two_crashed(), 0..EXPENSIVE);
+}
+
+#[test]
+fn partitioned_minority() {
+    check(catalog::partitioned_minority(), 0..CHEAP);
+}
+
+#[test]
+fn split_two_two_decides_only_after_heal() {
+    check(catalog::split_two_two(), 0..CHEAP);
+}
+
+#[test]
+fn crash_and_restart_from_persisted_state() {
+    check(catalog::crash_restarts(), 0..CHEAP);
+}
+
+#[test]
+fn all_crash_at_once_and_restart() {
+    check(catalog::crash_all(), 0..CHEAP);
+}
+
+#[test]
+fn unequal_voting_power() {
+    check(catalog::unequal_power(), 0..CHEAP);
+}
+
+#[test]
+fn nastiest() {
+    check(catalog::nastiest(), 0..EXPENSIVE);
+}
+
+/// Throughput of one 4-validator run on one core: decisions per second of virtual time and
+/// of wall-clock time.
+#[test]
+fn throughput_of_a_four_validator_run() {
+    let started = std::time::Instant::now();
+    let outcome = catalog::steady_four().run(7);
+    let wall = started.elapsed();
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    let s = &outcome.stats;
+    let virtual_s = s.virtual_ms as f64 / 1000.0;
+    println!(
+        "steady 4: {} heights in {virtual_s:.1}s virtual = {:.2} decisions per virtual second; \
+         {:.2?} wall on one core = {:.0} decisions per wall second",
+        s.heights,
+        s.heights as f64 / virtual_s,
+        wall,
+        s.heights as f64 / wall.as_secs_f64()
+    );
 }

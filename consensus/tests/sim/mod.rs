@@ -11,6 +11,7 @@
 //! Shared by several test files, so not every item is used by each.
 #![allow(dead_code, unused_imports)]
 
+pub mod catalog;
 pub mod checks;
 pub mod network;
 pub mod scenario;
@@ -18,6 +19,34 @@ pub mod world;
 
 pub use checks::{Outcome, Stats, Violation};
 pub use scenario::Scenario;
+
+use std::ops::Range;
+use std::time::Instant;
+
+/// Runs `scenario` over `seeds`; panics with the first failing seed and its violations;
+/// prints the statistics (rounds per height, throughput) and the wall time.
+pub fn check(scenario: Scenario, seeds: Range<u64>) -> Stats {
+    let started = Instant::now();
+    let (stats, failure) = run_seeds(&scenario, seeds.clone());
+    if let Some((seed, violations)) = failure {
+        panic!("{}: seed {seed} violates {violations:?}", scenario.name);
+    }
+    println!("{} [{} seeds]: {stats} in {:.2?}", scenario.name, seeds.end - seeds.start, started.elapsed());
+    stats
+}
+
+/// Runs a negative control: some seed in `seeds` must break a property that `wanted`
+/// accepts. Returns that seed.
+pub fn find_violation(scenario: Scenario, seeds: Range<u64>, wanted: impl Fn(&Violation) -> bool) -> Option<u64> {
+    for seed in seeds {
+        let outcome = scenario.run(seed);
+        if let Some(v) = outcome.violations.iter().find(|v| wanted(v)) {
+            println!("{}: seed {seed} found {v:?}", scenario.name);
+            return Some(seed);
+        }
+    }
+    None
+}
 
 /// Runs `scenario` for every seed in `seeds`, returning the merged statistics and the first
 /// seed with a violation (if any) with its violations.

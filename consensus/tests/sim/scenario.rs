@@ -84,6 +84,9 @@ pub struct Scenario {
     pub timeouts: TimeoutConfig,
     /// A window in which no honest validator may decide (a split without quorum).
     pub no_decision_window: Option<(u64, u64)>,
+    /// Pause between committing a block and starting the next height (the node's
+    /// empty-block interval, shortened so that runs stay cheap).
+    pub commit_delay_ms: u64,
 }
 
 impl Scenario {
@@ -108,6 +111,7 @@ impl Scenario {
             max_rounds_after_gst: 4,
             timeouts: TimeoutConfig { propose_ms: 300, prevote_ms: 150, precommit_ms: 150, delta_ms: 100 },
             no_decision_window: None,
+            commit_delay_ms: 250,
         }
     }
 
@@ -187,6 +191,18 @@ impl Scenario {
     /// Heights to commit.
     pub fn heights(mut self, heights: u64) -> Self {
         self.heights = heights;
+        self
+    }
+
+    /// The pause between committing a height and starting the next.
+    pub fn commit_delay(mut self, ms: u64) -> Self {
+        self.commit_delay_ms = ms;
+        self
+    }
+
+    /// Virtual time allowed after the last disruption.
+    pub fn budget(mut self, ms: u64) -> Self {
+        self.budget_ms = ms;
         self
     }
 

@@ -26,8 +26,6 @@ pub const CHAIN_ID: &str = "tally-sim";
 const GOSSIP_EVERY_MS: u64 = 400;
 /// How often a node asks its peers for blocks it is missing (block sync).
 const SYNC_EVERY_MS: u64 = 1_000;
-/// Pause between committing a block and starting the next height.
-const COMMIT_DELAY_MS: u64 = 10;
 /// Safety valve against runaway runs.
 const MAX_EVENTS: u64 = 3_000_000;
 
@@ -404,7 +402,7 @@ impl<'s> World<'s> {
         }
         n.committed.insert(height, certificate);
         let inc = n.inc;
-        self.queue.push(self.now + COMMIT_DELAY_MS, Event::Start { node, inc, height: height + 1 });
+        self.queue.push(self.now + self.scenario.commit_delay_ms, Event::Start { node, inc, height: height + 1 });
     }
 
     /// Gossip catch-up: send everything held for the current height (own and relayed
