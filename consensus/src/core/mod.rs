@@ -226,10 +226,11 @@ impl Consensus {
         &self.config
     }
 
-    /// Moves to `height` (ignored unless above the current height): resets the per-height
+    /// Moves to `height` (ignored unless above the current height; height 0 is not a
+    /// consensus height): resets the per-height
     /// state, runs `StartRound(0)` and replays buffered messages of the height.
     fn start_height(&mut self, height: u64, out: &mut Vec<Output>) {
-        if self.started && height <= self.height {
+        if height == 0 || (self.started && height <= self.height) {
             return;
         }
         self.started = true;

@@ -322,3 +322,14 @@ fn full_node_follows_without_signing() {
     }
     assert!(c.is_decided());
 }
+
+#[test]
+fn start_height_only_moves_forward() {
+    let f = Fixture::new(4);
+    let mut c = Consensus::new(f.config(1)).unwrap();
+    assert!(c.handle(Input::StartHeight { height: 0 }).is_empty());
+    assert!(!c.handle(Input::StartHeight { height: 5 }).is_empty());
+    assert!(c.handle(Input::StartHeight { height: 4 }).is_empty());
+    assert!(c.handle(Input::StartHeight { height: 5 }).is_empty());
+    assert_eq!(c.height(), 5);
+}
