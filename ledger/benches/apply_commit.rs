@@ -101,6 +101,7 @@ fn main() {
                         last_commit_hash: Hash::ZERO,
                         state_root: execution.state_root(),
                     },
+                    last_commit: Vec::new(),
                     transfers: chunk.iter().map(|t| t.transfer().clone()).collect(),
                 };
                 block.header.transfers_root = block.computed_transfers_root();

@@ -79,6 +79,7 @@ fn blocks(c: &mut Criterion) {
             last_commit_hash: Hash::ZERO,
             state_root: Hash::ZERO,
         },
+        last_commit: Vec::new(),
         transfers: txs,
     };
     block.header.transfers_root = block.computed_transfers_root();

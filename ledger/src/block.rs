@@ -3,8 +3,13 @@
 //! ```text
 //! header = 0x01 | u8 len | chain_id | height u64 | time_ms u64 | previous_hash 32 | proposer 32
 //!        | transfers_root 32 | last_commit_hash 32 | state_root 32          block hash = SHA-256(header)
-//! block  = header | u32 count | count × (u16 len | transfer)
+//! block  = header | u32 len | last_commit | u32 count | count × (u16 len | transfer)
 //! ```
+//!
+//! `last_commit` is the canonical encoding of the parent's commit certificate (empty in block
+//! 1); the header commits to it through `last_commit_hash`, so every validator checks the same
+//! certificate the proposer saw. The ledger treats it as opaque bytes: the node verifies it
+//! with `tally-consensus`.
 
 use crate::address::PublicKey;
 use crate::hash::Hash;
@@ -142,18 +147,30 @@ pub enum BlockError {
         /// What execution produced.
         computed: Hash,
     },
-    /// The last commit hash does not match the stored certificate of the parent.
+    /// The header's `last_commit_hash` does not match the block's `last_commit` bytes.
     #[error("last commit hash mismatch")]
     LastCommit,
 }
 
-/// A header and its transfers, in order.
+/// A header, the parent's commit certificate, and the transfers, in order.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Block {
     /// The header.
     pub header: Header,
+    /// The parent's commit certificate, canonically encoded (empty for block 1).
+    pub last_commit: Vec<u8>,
     /// The transfers, applied in this order.
     pub transfers: Vec<Transfer>,
+}
+
+/// The `last_commit_hash` of a block whose `last_commit` holds `certificate`: SHA-256 of the
+/// bytes, or 32 zero bytes when there is none (block 1).
+pub fn last_commit_hash(certificate: &[u8]) -> Hash {
+    if certificate.is_empty() {
+        Hash::ZERO
+    } else {
+        Hash::digest(certificate)
+    }
 }
 
 impl Block {
@@ -171,8 +188,10 @@ impl Block {
     /// The block's wire and storage bytes.
     pub fn encode(&self) -> Vec<u8> {
         let size: usize = self.transfers.iter().map(|t| 2 + t.encoded_len()).sum();
-        let mut out = Vec::with_capacity(256 + 4 + size);
+        let mut out = Vec::with_capacity(256 + 8 + self.last_commit.len() + size);
         self.header.encode_into(&mut out);
+        out.extend_from_slice(&(self.last_commit.len() as u32).to_le_bytes());
+        out.extend_from_slice(&self.last_commit);
         out.extend_from_slice(&(self.transfers.len() as u32).to_le_bytes());
         for transfer in &self.transfers {
             out.extend_from_slice(&(transfer.encoded_len() as u16).to_le_bytes());
@@ -182,13 +201,16 @@ impl Block {
     }
 
     /// Decodes a block of at most `max_bytes` bytes. Every transfer must decode; the transfers
-    /// root is checked here, everything that needs state in [`crate::state::Ledger`].
+    /// root and the last commit hash are checked here, everything that needs state in
+    /// [`crate::state::Ledger`].
     pub fn decode(bytes: &[u8], max_bytes: usize) -> Result<Block, BlockError> {
         if bytes.len() > max_bytes {
             return Err(DecodeError::Oversize { size: bytes.len(), limit: max_bytes }.into());
         }
         let mut reader = Reader::new(bytes);
         let header = Header::read(&mut reader)?;
+        let commit_len = reader.u32("last commit length")? as usize;
+        let last_commit = reader.take(commit_len, "last commit")?.to_vec();
         let count = reader.u32("transfer count")? as usize;
         // Each transfer takes at least two bytes, so a lying count fails before allocating much.
         if count > reader.remaining() / 2 {
@@ -203,9 +225,12 @@ impl Block {
             transfers.push(Transfer::decode(reader.take(len, "transfer")?)?);
         }
         reader.finish()?;
-        let block = Block { header, transfers };
+        let block = Block { header, last_commit, transfers };
         if block.computed_transfers_root() != block.header.transfers_root {
             return Err(BlockError::TransfersRoot);
+        }
+        if last_commit_hash(&block.last_commit) != block.header.last_commit_hash {
+            return Err(BlockError::LastCommit);
         }
         Ok(block)
     }
@@ -246,9 +271,11 @@ mod tests {
                 last_commit_hash: Hash::ZERO,
                 state_root: Hash::ZERO,
             },
+            last_commit: b"parent certificate".to_vec(),
             transfers,
         };
         block.header.transfers_root = block.computed_transfers_root();
+        block.header.last_commit_hash = last_commit_hash(&block.last_commit);
         block
     }
 
@@ -264,6 +291,18 @@ mod tests {
             assert!(Block::decode(&trailing, 1 << 20).is_err());
             assert!(Block::decode(&bytes[..bytes.len() - 1], 1 << 20).is_err());
         }
+    }
+
+    #[test]
+    fn last_commit_must_match_its_hash() {
+        let mut block = block_with(1);
+        block.last_commit = b"another certificate".to_vec();
+        assert_eq!(Block::decode(&block.encode(), 1 << 20), Err(BlockError::LastCommit));
+        block.last_commit.clear();
+        assert_eq!(Block::decode(&block.encode(), 1 << 20), Err(BlockError::LastCommit));
+        block.header.last_commit_hash = Hash::ZERO;
+        block.header.transfers_root = block.computed_transfers_root();
+        assert!(Block::decode(&block.encode(), 1 << 20).is_ok());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use ed25519_dalek::SigningKey;
+use tally_ledger::block::last_commit_hash;
 use tally_ledger::crypto::verify_transfer;
 use tally_ledger::genesis::{Genesis, GenesisValidator};
 use tally_ledger::store::{Backend, BlockCommit, Store};
@@ -86,9 +87,10 @@ impl TestChain {
                 previous_hash: self.ledger.last_block_hash(),
                 proposer: self.proposer,
                 transfers_root: Hash::ZERO,
-                last_commit_hash: if height == 1 { Hash::ZERO } else { Hash::digest(&self.last_certificate) },
+                last_commit_hash: last_commit_hash(&self.last_certificate),
                 state_root: execution.state_root(),
             },
+            last_commit: self.last_certificate.clone(),
             transfers,
         };
         block.header.transfers_root = block.computed_transfers_root();
