@@ -193,13 +193,20 @@ pub struct CommitView {
     pub signatures: Vec<CommitSignature>,
 }
 
-/// A committed block and the certificate that made it final (`getBlock`, `newBlocks`).
+/// A committed block with its certificates (`getBlock`, `newBlocks`).
+///
+/// A block carries its parent's certificate (`Block::last_commit`, canonical bytes owned by
+/// `tally-consensus`); the node decodes it into `last_commit`, since this crate does not know
+/// that encoding. `commit` is the certificate that made this block itself final.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockView {
     /// The block.
     pub block: Block,
-    /// The certificate of this block's own height (served as `last_commit`).
-    pub certificate: CommitView,
+    /// The parent's certificate, decoded from `block.last_commit` (whose SHA-256 is the header's
+    /// `last_commit_hash`); `None` for block 1, which has no parent certificate.
+    pub last_commit: Option<CommitView>,
+    /// The certificate of this block's own height: >2/3 precommits for this block.
+    pub commit: CommitView,
 }
 
 /// A page of an address's history, newest first (`getTransactionsByAddress`).

@@ -148,12 +148,15 @@ fn components() -> Map<String, Value> {
                 "state_root",
                 "transfers",
                 "last_commit",
+                "commit",
             ],
             json!({
                 "hash": hash, "height": height, "time": time, "previous_hash": hash, "proposer": address,
                 "transfers_root": hash, "last_commit_hash": hash, "state_root": hash,
                 "transfers": {"type": "array", "items": hash},
-                "last_commit": {"$ref": "#/components/schemas/Commit"},
+                "last_commit": {"oneOf": [{"$ref": "#/components/schemas/Commit"}, {"type": "null"}],
+                    "description": "The parent's certificate (hashes to last_commit_hash); null for block 1."},
+                "commit": {"$ref": "#/components/schemas/Commit", "description": "The certificate that made this block final."},
             }),
         ),
     );

@@ -257,8 +257,10 @@ pub struct BlockInfo {
     pub state_root: Hash,
     /// The transfer hashes, in block order.
     pub transfers: Vec<HashText>,
+    /// The parent's certificate, which `last_commit_hash` commits to; null for block 1.
+    pub last_commit: Option<CommitInfo>,
     /// The certificate that made this block final (its height is the block's).
-    pub last_commit: CommitInfo,
+    pub commit: CommitInfo,
 }
 
 /// A hash as a JSON string (for lists of hashes).
@@ -279,7 +281,8 @@ impl From<&BlockView> for BlockInfo {
             last_commit_hash: header.last_commit_hash,
             state_root: header.state_root,
             transfers: v.block.transfers.iter().map(|t| HashText(t.hash())).collect(),
-            last_commit: CommitInfo::from(&v.certificate),
+            last_commit: v.last_commit.as_ref().map(CommitInfo::from),
+            commit: CommitInfo::from(&v.commit),
         }
     }
 }

@@ -1,0 +1,11 @@
+//! Conformance tests of the RPC server and client against an in-memory node (SPEC §6–§7).
+
+mod abuse;
+mod client;
+mod fake;
+mod framing;
+mod harness;
+mod limits;
+mod methods;
+mod openrpc;
+mod subscriptions;
