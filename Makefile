@@ -16,6 +16,7 @@ lint: setup
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 unit: setup
+	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace
 
 test: lint unit

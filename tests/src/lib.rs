@@ -1,4 +1,318 @@
-//! Tally's system tests: real `tally-node` processes on loopback, driven over RPC and the CLIs.
+//! Tally's system-test harness: real `tally-node` processes on 127.0.0.1, in a temporary
+//! directory, driven only over JSON-RPC and the CLIs.
 //!
-//! The harness arrives with the node; until then the ledger's and consensus's own suites run.
+//! ```ignore
+//! let mut net = Net::start(4);
+//! net.wait_height(3).await;
+//! net.kill(1);
+//! net.restart(1);
+//! ```
+//!
+//! Every wait is bounded; every process is killed when the [`Net`] drops, even when a test
+//! fails, and the directory (with each node's `node.log`) is kept and its path printed when the
+//! test panicked.
 #![deny(missing_docs)]
+
+pub mod chain;
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+use tally_rpc::RpcClient;
+
+/// Where the workspace's binaries are: next to the test executable's `deps/` directory.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} not found: build the binaries first (`cargo build --workspace --bins`, which `make test` does)",
+        path.display()
+    );
+    path
+}
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// `count` consecutive free TCP ports on 127.0.0.1 (checked by binding them).
+pub fn free_ports(count: u16) -> u16 {
+    if NEXT_PORT.load(Ordering::SeqCst) == 0 {
+        let seed = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+        let _ = NEXT_PORT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    loop {
+        let base = NEXT_PORT.fetch_add(count, Ordering::SeqCst);
+        if base > 60_000 {
+            NEXT_PORT.store(20_000, Ordering::SeqCst);
+            continue;
+        }
+        let all_free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
+        if all_free {
+            return base;
+        }
+    }
+}
+
+/// Settings every test network uses: short intervals so that tests are quick.
+pub const FAST_SETTINGS: &[&str] = &[
+    "consensus.empty_block_interval_ms=200",
+    "consensus.timeout_propose_ms=1500",
+    "consensus.timeout_prevote_ms=500",
+    "consensus.timeout_precommit_ms=500",
+    "consensus.timeout_delta_ms=250",
+];
+
+/// One node of a [`Net`].
+pub struct Node {
+    /// Its home directory.
+    pub home: PathBuf,
+    /// Its RPC port.
+    pub rpc_port: u16,
+    /// Its P2P port.
+    pub p2p_port: u16,
+    child: Option<Child>,
+    paused: bool,
+    extra_args: Vec<String>,
+}
+
+impl Node {
+    /// The RPC URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// A client for this node.
+    pub fn client(&self) -> RpcClient {
+        RpcClient::new(self.url()).with_timeout(Duration::from_secs(10))
+    }
+
+    /// True if the process runs.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A network of real node processes.
+pub struct Net {
+    dir: Option<tempfile::TempDir>,
+    /// The nodes, validators first.
+    pub nodes: Vec<Node>,
+    node_bin: PathBuf,
+    settings: Vec<String>,
+}
+
+fn signal(child: &Child, name: &str) {
+    let _ = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status();
+}
+
+impl Net {
+    /// Lays out and starts `validators` nodes of the development chain with [`FAST_SETTINGS`].
+    pub fn start(validators: u32) -> Net {
+        let mut net = Net::layout(validators);
+        for i in 0..net.nodes.len() {
+            net.launch(i);
+        }
+        net
+    }
+
+    /// Lays out `validators` nodes without starting them.
+    pub fn layout(validators: u32) -> Net {
+        let node_bin = binary("tally-node");
+        let dir = tempfile::Builder::new().prefix("tally-net-").tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let base = free_ports(validators as u16 * 2);
+        let (rpc_base, p2p_base) = (base, base + validators as u16);
+        let status = Command::new(&node_bin)
+            .args(["testnet", "--validators", &validators.to_string(), "--dir"])
+            .arg(dir.path())
+            .args(["--rpc-port-base", &rpc_base.to_string(), "--p2p-port-base", &p2p_base.to_string()])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("running tally-node testnet: {e}"));
+        assert!(status.success(), "tally-node testnet failed");
+        let nodes = (0..validators as u16)
+            .map(|i| Node {
+                home: dir.path().join(format!("node{i}")),
+                rpc_port: rpc_base + i,
+                p2p_port: p2p_base + i,
+                child: None,
+                paused: false,
+                extra_args: Vec::new(),
+            })
+            .collect();
+        Net { dir: Some(dir), nodes, node_bin, settings: FAST_SETTINGS.iter().map(|s| s.to_string()).collect() }
+    }
+
+    /// The directory holding every node's home.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_ref().map(|d| d.path()).unwrap_or_else(|| Path::new("."))
+    }
+
+    /// Adds a full node (no consensus key) that knows every validator; not started.
+    pub fn add_full_node(&mut self) -> usize {
+        let index = self.nodes.len();
+        let home = self.dir().join(format!("full{index}"));
+        let status = Command::new(&self.node_bin)
+            .args(["init", "--full-node", "--moniker", &format!("full{index}"), "--home"])
+            .arg(&home)
+            .arg("--genesis")
+            .arg(self.nodes[0].home.join("genesis.json"))
+            .stdout(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("tally-node init: {e}"));
+        assert!(status.success(), "tally-node init --full-node failed");
+        let ports = free_ports(2);
+        let peers: Vec<String> = self.nodes.iter().map(|n| format!("/ip4/127.0.0.1/tcp/{}", n.p2p_port)).collect();
+        let mut extra_args = vec![
+            "--p2p-listen".to_string(),
+            format!("/ip4/127.0.0.1/tcp/{}", ports + 1),
+            "--rpc-listen".to_string(),
+            format!("127.0.0.1:{ports}"),
+        ];
+        for peer in peers {
+            extra_args.push("--peer".into());
+            extra_args.push(peer);
+        }
+        self.nodes.push(Node { home, rpc_port: ports, p2p_port: ports + 1, child: None, paused: false, extra_args });
+        index
+    }
+
+    /// Starts node `i`'s process (its log goes to `<home>/node.log`, appended across restarts).
+    pub fn launch(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        assert!(node.child.is_none(), "node {i} is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(node.home.join("node.log"))
+            .unwrap_or_else(|e| panic!("node.log: {e}"));
+        let mut command = Command::new(&self.node_bin);
+        command.arg("start").arg("--home").arg(&node.home);
+        for setting in &self.settings {
+            command.args(["--set", setting]);
+        }
+        command.args(&node.extra_args);
+        command.env("RUST_LOG", "info,tally_node=debug,libp2p=warn");
+        let err = log.try_clone().unwrap_or_else(|e| panic!("node.log: {e}"));
+        let child = command.stdout(log).stderr(err).spawn().unwrap_or_else(|e| panic!("starting node {i}: {e}"));
+        node.child = Some(child);
+        node.paused = false;
+    }
+
+    /// SIGKILL node `i` and reap it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.nodes[i].child.take() {
+            if self.nodes[i].paused {
+                signal(&child, "CONT");
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM node `i` and wait (bounded) for a clean exit; returns its exit status code.
+    pub fn stop(&mut self, i: usize) -> Option<i32> {
+        let mut child = self.nodes[i].child.take()?;
+        signal(&child, "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {i} did not stop within 30 s of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Starts node `i` again from its home.
+    pub fn restart(&mut self, i: usize) {
+        self.launch(i);
+    }
+
+    /// SIGSTOP node `i`.
+    pub fn pause(&mut self, i: usize) {
+        if let Some(child) = &self.nodes[i].child {
+            signal(child, "STOP");
+            self.nodes[i].paused = true;
+        }
+    }
+
+    /// SIGCONT node `i`.
+    pub fn resume(&mut self, i: usize) {
+        if let Some(child) = &self.nodes[i].child {
+            signal(child, "CONT");
+            self.nodes[i].paused = false;
+        }
+    }
+
+    /// A client of node `i`.
+    pub fn client(&self, i: usize) -> RpcClient {
+        self.nodes[i].client()
+    }
+
+    /// Node `i`'s committed height, if it answers.
+    pub async fn height(&self, i: usize) -> Option<u64> {
+        self.client(i).status().await.ok().map(|s| s.latest_height)
+    }
+
+    /// Waits until every running, unpaused node has committed `height`; panics after `limit`.
+    pub async fn wait_height_within(&self, height: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut all = true;
+            for (i, node) in self.nodes.iter().enumerate() {
+                if node.is_running() && !node.paused && self.height(i).await.is_none_or(|h| h < height) {
+                    all = false;
+                }
+            }
+            if all {
+                return;
+            }
+            if Instant::now() > deadline {
+                let mut heights = Vec::new();
+                for i in 0..self.nodes.len() {
+                    heights.push(self.height(i).await);
+                }
+                panic!(
+                    "height {height} not reached within {limit:?}; heights {heights:?}; logs in {}",
+                    self.dir().display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// [`Net::wait_height_within`] with a generous default bound (60 s).
+    pub async fn wait_height(&self, height: u64) {
+        self.wait_height_within(height, Duration::from_secs(60)).await
+    }
+
+    /// Waits until node `i` answers RPC.
+    pub async fn wait_ready(&self, i: usize, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.height(i).await.is_none() {
+            assert!(Instant::now() < deadline, "node {i} did not answer RPC within {limit:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.kill(i);
+        }
+        if std::thread::panicking() {
+            if let Some(dir) = self.dir.take() {
+                let path = dir.keep();
+                eprintln!("network logs kept in {}", path.display());
+            }
+        }
+    }
+}

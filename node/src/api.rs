@@ -1,0 +1,219 @@
+//! The node's side of the RPC: reads from the store (RocksDB serves concurrent reads, so the
+//! writer is never blocked), asks the mempool actor, and watches the driver's head.
+
+use crate::driver::Head;
+use crate::mempool::{Admission, Outcome};
+use crate::mempool_actor::{MempoolHandle, PoolStatus};
+use crate::views::stored_block_view;
+use crate::LedgerStore;
+use async_trait::async_trait;
+use std::sync::Arc;
+use tally_ledger::store::{HistoryCursor, StoreError};
+use tally_ledger::{Genesis, Hash, PublicKey, Transfer};
+use tally_rpc::{
+    AccountState, ApiError, BlockRef, BlockView, EvidenceView, Health, HistoryView, NodeApi, NodeStatus, SubmitOutcome,
+    TransactionView, TxStatus, ValidatorView,
+};
+use tokio::sync::{broadcast, watch};
+
+/// How many blocks behind the best peer a node may be and still call itself healthy.
+const HEALTHY_LAG: u64 = 5;
+
+/// Everything the RPC reads.
+pub struct NodeRpc {
+    /// The store (read-only use).
+    pub store: Arc<LedgerStore>,
+    /// The genesis.
+    pub genesis: Arc<Genesis>,
+    /// The mempool.
+    pub mempool: MempoolHandle,
+    /// The driver's view of the tip.
+    pub head: watch::Receiver<Head>,
+    /// Committed blocks.
+    pub blocks: broadcast::Sender<Arc<BlockView>>,
+    /// Evidence.
+    pub evidence: watch::Receiver<Arc<Vec<EvidenceView>>>,
+    /// This node's libp2p peer id.
+    pub node_id: String,
+    /// The moniker.
+    pub moniker: String,
+    /// This node's validator key, if any.
+    pub validator: Option<PublicKey>,
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(e.to_string())
+}
+
+fn store_error(e: StoreError) -> ApiError {
+    ApiError::Internal(format!("store: {e}"))
+}
+
+impl NodeRpc {
+    fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&LedgerStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<T, ApiError>> {
+        let store = self.store.clone();
+        async move { tokio::task::spawn_blocking(move || f(&store)).await.map_err(internal)?.map_err(store_error) }
+    }
+
+    /// A committed transfer's view, if `hash` is committed.
+    fn committed_view(store: &LedgerStore, hash: &Hash) -> Result<Option<TransactionView>, StoreError> {
+        let Some(location) = store.transfer_location(hash)? else { return Ok(None) };
+        let Some(stored) = store.block(location.height)? else { return Ok(None) };
+        let transfer = stored.block.transfers.get(location.index as usize).cloned();
+        Ok(Some(TransactionView {
+            hash: *hash,
+            status: TxStatus::Committed,
+            height: Some(location.height),
+            index: Some(location.index),
+            replaced_by: None,
+            transfer,
+        }))
+    }
+}
+
+fn pool_view(hash: Hash, status: PoolStatus) -> TransactionView {
+    match status {
+        PoolStatus::Pending(transfer) => TransactionView {
+            hash,
+            status: TxStatus::Pending,
+            height: None,
+            index: None,
+            replaced_by: None,
+            transfer: Some(transfer),
+        },
+        PoolStatus::Ended(transfer, outcome) => {
+            let (status, replaced_by) = match outcome {
+                Outcome::Expired => (TxStatus::Expired, None),
+                Outcome::Replaced { by } => (TxStatus::Replaced, Some(by)),
+                Outcome::Dropped => (TxStatus::Unknown, None),
+            };
+            TransactionView { hash, status, height: None, index: None, replaced_by, transfer: Some(transfer) }
+        }
+        PoolStatus::Unknown => TransactionView::unknown(hash),
+    }
+}
+
+#[async_trait]
+impl NodeApi for NodeRpc {
+    async fn status(&self) -> Result<NodeStatus, ApiError> {
+        let head = self.head.borrow().clone();
+        Ok(NodeStatus {
+            chain_id: self.genesis.params.chain_id.to_string(),
+            genesis_hash: self.genesis.hash,
+            node_id: self.node_id.clone(),
+            moniker: self.moniker.clone(),
+            latest_height: head.height,
+            latest_block_hash: head.block_hash,
+            latest_block_time_ms: head.time_ms,
+            syncing: head.syncing,
+            validator: self.validator,
+            peers: head.peers,
+        })
+    }
+
+    async fn account(&self, key: PublicKey) -> Result<AccountState, ApiError> {
+        // Height first: the account read is at least as new as the height reported.
+        let height = self.head.borrow().height;
+        let account = self.blocking(move |s| s.account(&key)).await?;
+        let pending_nonce = self.mempool.pending_nonce(key, account.nonce).await.map_err(internal)?;
+        Ok(AccountState { balance: account.balance, nonce: account.nonce, pending_nonce, height })
+    }
+
+    async fn submit(&self, transfer: Transfer) -> Result<SubmitOutcome, ApiError> {
+        let hash = transfer.hash();
+        if let Some(view) = self.blocking(move |s| NodeRpc::committed_view(s, &hash)).await? {
+            return Ok(SubmitOutcome { hash, status: TxStatus::Committed, height: view.height });
+        }
+        if let PoolStatus::Ended(_, outcome) = self.mempool.status(hash).await.map_err(internal)? {
+            let status = pool_view(hash, PoolStatus::Ended(transfer.clone(), outcome)).status;
+            if status != TxStatus::Unknown {
+                return Ok(SubmitOutcome { hash, status, height: None });
+            }
+        }
+        if self.head.borrow().syncing {
+            return Err(ApiError::NotReady);
+        }
+        match self.mempool.submit(transfer).await.map_err(internal)? {
+            Ok(Admission::Added | Admission::AlreadyPending) => {
+                Ok(SubmitOutcome { hash, status: TxStatus::Pending, height: None })
+            }
+            Err(reason) => Err(ApiError::Rejected(reason)),
+        }
+    }
+
+    async fn transaction(&self, hash: Hash) -> Result<TransactionView, ApiError> {
+        if let Some(view) = self.blocking(move |s| NodeRpc::committed_view(s, &hash)).await? {
+            return Ok(view);
+        }
+        let status = self.mempool.status(hash).await.map_err(internal)?;
+        Ok(pool_view(hash, status))
+    }
+
+    async fn block(&self, at: BlockRef) -> Result<Option<BlockView>, ApiError> {
+        let height = match at {
+            BlockRef::Height(h) => h,
+            BlockRef::Latest => self.head.borrow().height,
+        };
+        let stored = self.blocking(move |s| s.block(height)).await?;
+        Ok(stored.map(|s| stored_block_view(&s.block, &s.certificate)))
+    }
+
+    async fn history(
+        &self,
+        key: PublicKey,
+        limit: usize,
+        before: Option<HistoryCursor>,
+    ) -> Result<HistoryView, ApiError> {
+        self.blocking(move |s| {
+            let page = s.history(&key, limit, before)?;
+            let mut transactions = Vec::with_capacity(page.entries.len());
+            for (hash, _) in &page.entries {
+                if let Some(view) = NodeRpc::committed_view(s, hash)? {
+                    transactions.push(view);
+                }
+            }
+            Ok(HistoryView { transactions, next: page.next })
+        })
+        .await
+    }
+
+    async fn validators(&self) -> Result<Vec<ValidatorView>, ApiError> {
+        Ok(self
+            .genesis
+            .validators
+            .iter()
+            .map(|v| ValidatorView { name: v.name.clone(), public_key: v.public_key, power: v.power })
+            .collect())
+    }
+
+    async fn evidence(&self, from_height: Option<u64>) -> Result<Vec<EvidenceView>, ApiError> {
+        let all = self.evidence.borrow().clone();
+        Ok(all.iter().filter(|e| from_height.is_none_or(|h| e.height >= h)).cloned().collect())
+    }
+
+    fn subscribe_blocks(&self) -> broadcast::Receiver<Arc<BlockView>> {
+        self.blocks.subscribe()
+    }
+
+    async fn health(&self) -> Health {
+        let head = self.head.borrow().clone();
+        if let Some(error) = head.store_error {
+            return Health::unhealthy(format!("cannot commit: {error}"));
+        }
+        if head.best_peer_height > head.height + HEALTHY_LAG {
+            return Health::unhealthy(format!(
+                "{} blocks behind the best peer (height {} of {})",
+                head.best_peer_height - head.height,
+                head.height,
+                head.best_peer_height
+            ));
+        }
+        if head.syncing {
+            return Health::unhealthy("still syncing");
+        }
+        Health::ok()
+    }
+}

@@ -1,0 +1,331 @@
+//! The mempool actor: owns the [`Mempool`] and the signature verifier, admits transfers from the
+//! RPC and from gossip, gossips what it accepts in batches, serves the proposer and the block
+//! validator, and remembers how recent transfers ended.
+
+use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
+use crate::metrics::NodeMetrics;
+use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
+use crate::LedgerStore;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tally_ledger::crypto::SignatureVerifier;
+use tally_ledger::state::{check_chain, check_fee};
+use tally_ledger::{ChainParams, Hash, PublicKey, RejectReason, Transfer, VerifiedTransfer};
+use tally_p2p::{MessageId, NetworkHandle, PeerId, Topic, Verdict};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, warn};
+
+/// Capacity of the mempool's command channel.
+pub const MEMPOOL_CHANNEL_CAPACITY: usize = 4096;
+/// How long accepted transfers wait to be gossiped together.
+const GOSSIP_FLUSH: Duration = Duration::from_millis(10);
+/// How many final outcomes (expired, replaced) are remembered for `getTransaction`.
+const OUTCOMES_KEPT: usize = 100_000;
+
+/// What the mempool knows of a transfer that is not committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolStatus {
+    /// Waiting here.
+    Pending(Transfer),
+    /// Left the pool with a final outcome.
+    Ended(Transfer, Outcome),
+    /// Never seen, or forgotten.
+    Unknown,
+}
+
+enum Command {
+    Submit { transfer: Transfer, reply: oneshot::Sender<Result<Admission, RejectReason>> },
+    Gossip { data: Vec<u8>, source: PeerId, message_id: MessageId },
+    Reap { max: usize, reply: oneshot::Sender<Vec<VerifiedTransfer>> },
+    VerifyBlock { transfers: Vec<Transfer>, reply: oneshot::Sender<Result<Vec<VerifiedTransfer>, usize>> },
+    Committed { height: u64, transfers: Arc<Vec<Transfer>> },
+    Drop { hashes: Vec<Hash> },
+    Status { hash: Hash, reply: oneshot::Sender<PoolStatus> },
+    PendingNonce { sender: PublicKey, committed_nonce: u64, reply: oneshot::Sender<u64> },
+}
+
+/// The handle other components use.
+#[derive(Clone)]
+pub struct MempoolHandle {
+    tx: mpsc::Sender<Command>,
+    /// The number of transfers waiting, updated after every change.
+    pub size: watch::Receiver<usize>,
+}
+
+/// The mempool actor stopped (the node is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("mempool stopped")]
+pub struct MempoolStopped;
+
+impl MempoolHandle {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, MempoolStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| MempoolStopped)?;
+        rx.await.map_err(|_| MempoolStopped)
+    }
+
+    /// Admits a transfer from a client (checks in SPEC order; the signature once).
+    pub async fn submit(&self, transfer: Transfer) -> Result<Result<Admission, RejectReason>, MempoolStopped> {
+        self.ask(|reply| Command::Submit { transfer, reply }).await
+    }
+
+    /// Hands a gossiped batch to the pool; it reports the verdict to the network itself.
+    pub async fn gossip(&self, data: Vec<u8>, source: PeerId, message_id: MessageId) -> Result<(), MempoolStopped> {
+        self.tx.send(Command::Gossip { data, source, message_id }).await.map_err(|_| MempoolStopped)
+    }
+
+    /// Up to `max` transfers ready for a block.
+    pub async fn reap(&self, max: usize) -> Result<Vec<VerifiedTransfer>, MempoolStopped> {
+        self.ask(|reply| Command::Reap { max, reply }).await
+    }
+
+    /// Verifies a proposed block's transfers: those already in the pool are not checked again,
+    /// the others are batch-verified. `Err(i)`: transfer `i` has a bad signature.
+    pub async fn verify_block(
+        &self,
+        transfers: Vec<Transfer>,
+    ) -> Result<Result<Vec<VerifiedTransfer>, usize>, MempoolStopped> {
+        self.ask(|reply| Command::VerifyBlock { transfers, reply }).await
+    }
+
+    /// Tells the pool a block committed.
+    pub async fn committed(&self, height: u64, transfers: Arc<Vec<Transfer>>) -> Result<(), MempoolStopped> {
+        self.tx.send(Command::Committed { height, transfers }).await.map_err(|_| MempoolStopped)
+    }
+
+    /// Drops transfers a proposer found inapplicable.
+    pub async fn drop_transfers(&self, hashes: Vec<Hash>) -> Result<(), MempoolStopped> {
+        self.tx.send(Command::Drop { hashes }).await.map_err(|_| MempoolStopped)
+    }
+
+    /// What the pool knows of `hash`.
+    pub async fn status(&self, hash: Hash) -> Result<PoolStatus, MempoolStopped> {
+        self.ask(|reply| Command::Status { hash, reply }).await
+    }
+
+    /// The next nonce for `sender` counting its waiting transfers.
+    pub async fn pending_nonce(&self, sender: PublicKey, committed_nonce: u64) -> Result<u64, MempoolStopped> {
+        self.ask(|reply| Command::PendingNonce { sender, committed_nonce, reply }).await
+    }
+}
+
+/// The actor's state.
+pub struct MempoolActor {
+    pool: Mempool,
+    verifier: SignatureVerifier,
+    params: ChainParams,
+    store: Arc<LedgerStore>,
+    network: Option<NetworkHandle>,
+    outcomes: HashMap<Hash, (Transfer, Outcome)>,
+    outcome_order: VecDeque<Hash>,
+    outgoing: Vec<Transfer>,
+    size_tx: watch::Sender<usize>,
+    metrics: NodeMetrics,
+    /// The height of the next block, as known from commits.
+    next_height: u64,
+}
+
+impl MempoolActor {
+    /// Spawns the actor; it stops when every handle is dropped.
+    pub fn spawn(
+        config: MempoolConfig,
+        params: ChainParams,
+        store: Arc<LedgerStore>,
+        network: Option<NetworkHandle>,
+        metrics: NodeMetrics,
+        committed_height: u64,
+    ) -> MempoolHandle {
+        let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
+        let (size_tx, size) = watch::channel(0);
+        let actor = MempoolActor {
+            pool: Mempool::new(config),
+            verifier: SignatureVerifier::new(),
+            params,
+            store,
+            network,
+            outcomes: HashMap::new(),
+            outcome_order: VecDeque::new(),
+            outgoing: Vec::new(),
+            size_tx,
+            metrics,
+            next_height: committed_height + 1,
+        };
+        tokio::spawn(actor.run(rx));
+        MempoolHandle { tx, size }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut flush = tokio::time::interval(GOSSIP_FLUSH);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                _ = flush.tick(), if !self.outgoing.is_empty() => self.flush_gossip().await,
+            }
+        }
+        debug!("mempool stopped");
+    }
+
+    fn publish_size(&mut self) {
+        self.size_tx.send_replace(self.pool.len());
+        self.metrics.mempool_transfers.set(self.pool.len() as i64);
+        self.metrics.mempool_bytes.set(self.pool.bytes() as i64);
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::Submit { transfer, reply } => {
+                let result = self.admit_local(transfer);
+                let _ = reply.send(result);
+            }
+            Command::Gossip { data, source, message_id } => {
+                let verdict = self.admit_gossip(&data);
+                if let Some(network) = &self.network {
+                    let _ = network.report(message_id, source, verdict).await;
+                }
+            }
+            Command::Reap { max, reply } => {
+                let _ = reply.send(self.pool.reap(max));
+            }
+            Command::VerifyBlock { transfers, reply } => {
+                let _ = reply.send(self.verify_block(transfers));
+            }
+            Command::Committed { height, transfers } => {
+                self.next_height = height + 1;
+                for (transfer, outcome) in self.pool.on_commit(height, &transfers) {
+                    self.remember(transfer.into_inner(), outcome);
+                }
+            }
+            Command::Drop { hashes } => {
+                self.pool.drop_transfers(hashes);
+            }
+            Command::Status { hash, reply } => {
+                let status = match self.pool.get(&hash) {
+                    Some(t) => PoolStatus::Pending(t.transfer().clone()),
+                    None => match self.outcomes.get(&hash) {
+                        Some((t, outcome)) => PoolStatus::Ended(t.clone(), *outcome),
+                        None => PoolStatus::Unknown,
+                    },
+                };
+                let _ = reply.send(status);
+            }
+            Command::PendingNonce { sender, committed_nonce, reply } => {
+                let _ = reply.send(self.pool.pending_nonce(&sender, committed_nonce));
+            }
+        }
+        self.publish_size();
+    }
+
+    /// Keeps the final outcome of a transfer that left the pool (only expired and replaced are
+    /// final; a dropped one is forgotten, so its sender may send it again).
+    fn remember(&mut self, transfer: Transfer, outcome: Outcome) {
+        if outcome == Outcome::Dropped {
+            return;
+        }
+        let hash = transfer.hash();
+        if self.outcomes.insert(hash, (transfer, outcome)).is_none() {
+            self.outcome_order.push_back(hash);
+        }
+        while self.outcome_order.len() > OUTCOMES_KEPT {
+            if let Some(old) = self.outcome_order.pop_front() {
+                self.outcomes.remove(&old);
+            }
+        }
+    }
+
+    /// The stateful part of admission, shared by both paths.
+    fn insert(&mut self, transfer: VerifiedTransfer) -> Result<Admission, RejectReason> {
+        let sender = match self.store.account(&transfer.from) {
+            Ok(account) => account,
+            Err(e) => {
+                warn!(error = %e, "mempool cannot read an account");
+                return Err(RejectReason::MempoolFull);
+            }
+        };
+        let (admission, _evicted) = self.pool.insert(transfer, &sender, self.next_height)?;
+        Ok(admission)
+    }
+
+    fn admit_local(&mut self, transfer: Transfer) -> Result<Admission, RejectReason> {
+        if self.pool.contains(&transfer.hash()) {
+            return Ok(Admission::AlreadyPending);
+        }
+        check_chain(&transfer, &self.params)?;
+        let verified = match self.verifier.verify_transfers(vec![transfer]).pop() {
+            Some(Ok(verified)) => verified,
+            _ => return Err(RejectReason::InvalidSignature),
+        };
+        check_fee(&verified, &self.params)?;
+        let admission = self.insert(verified.clone())?;
+        if admission == Admission::Added {
+            self.outgoing.push(verified.into_inner());
+        }
+        Ok(admission)
+    }
+
+    /// Admits a gossiped batch: any transfer failing a stateless check rejects the message;
+    /// stale ones (nonce used, expired, pool full) are only ignored.
+    fn admit_gossip(&mut self, data: &[u8]) -> Verdict {
+        let Ok(transfers) = decode_batch(data) else { return Verdict::Reject };
+        if transfers.iter().any(|t| check_chain(t, &self.params).is_err()) {
+            return Verdict::Reject;
+        }
+        let fresh: Vec<Transfer> = transfers.into_iter().filter(|t| !self.pool.contains(&t.hash())).collect();
+        let mut admitted = 0;
+        for result in self.verifier.verify_transfers(fresh) {
+            match result {
+                Err(_) => return Verdict::Reject,
+                Ok(verified) => {
+                    if check_fee(&verified, &self.params).is_err() {
+                        return Verdict::Reject;
+                    }
+                    if self.insert(verified).is_ok() {
+                        admitted += 1;
+                    }
+                }
+            }
+        }
+        if admitted > 0 {
+            Verdict::Accept
+        } else {
+            Verdict::Ignore
+        }
+    }
+
+    fn verify_block(&mut self, transfers: Vec<Transfer>) -> Result<Vec<VerifiedTransfer>, usize> {
+        let mut out: Vec<Option<VerifiedTransfer>> = Vec::with_capacity(transfers.len());
+        let mut unknown = Vec::new();
+        let mut unknown_at = Vec::new();
+        for (i, t) in transfers.into_iter().enumerate() {
+            match self.pool.get(&t.hash()) {
+                Some(verified) => out.push(Some(verified.clone())),
+                None => {
+                    out.push(None);
+                    unknown_at.push(i);
+                    unknown.push(t);
+                }
+            }
+        }
+        for (i, result) in unknown_at.into_iter().zip(self.verifier.verify_transfers(unknown)) {
+            match result {
+                Ok(verified) => out[i] = Some(verified),
+                Err(_) => return Err(i),
+            }
+        }
+        out.into_iter().enumerate().map(|(i, v)| v.ok_or(i)).collect()
+    }
+
+    async fn flush_gossip(&mut self) {
+        let outgoing = std::mem::take(&mut self.outgoing);
+        let Some(network) = &self.network else { return };
+        for chunk in outgoing.chunks(MAX_BATCH_TRANSFERS) {
+            if let Err(e) = network.publish(Topic::Transfers, encode_batch(chunk)).await {
+                debug!(error = %e, "transfer gossip not sent");
+            }
+        }
+    }
+}
