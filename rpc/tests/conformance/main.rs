@@ -2,6 +2,7 @@
 
 mod abuse;
 mod client;
+mod docs;
 mod fake;
 mod framing;
 mod harness;
