@@ -121,10 +121,6 @@ impl FakeNode {
         }
     }
 
-    fn commit(view: &CommitView) -> CommitView {
-        view.clone()
-    }
-
     /// Commits the mempool (up to `max`) as the next block and broadcasts it.
     pub fn commit_block(&self) -> Arc<BlockView> {
         let block = {
@@ -181,7 +177,7 @@ impl FakeNode {
                 .map(|i| CommitSignature { validator: validator(i), signature: [i as u8 + 1; 64] })
                 .collect(),
         };
-        let view = Arc::new(BlockView { block, last_commit: parent.map(|p| Self::commit(&p.commit)), commit });
+        let view = Arc::new(BlockView { block, last_commit: parent.map(|p| p.commit.clone()), commit });
         state.blocks.push(Arc::clone(&view));
         view
     }
