@@ -7,10 +7,10 @@ use futures::StreamExt;
 use libp2p::{
     core::transport::ListenerId,
     gossipsub::{self, TopicHash},
-    identify, ping, request_response,
+    request_response,
     swarm::{
         dial_opts::{DialOpts, PeerCondition},
-        ConnectionId, DialError, SwarmEvent,
+        ConnectionId,
     },
     Multiaddr, PeerId, Swarm,
 };
@@ -18,104 +18,41 @@ use tokio::{
     sync::{mpsc, mpsc::error::TrySendError, oneshot, watch},
     time::{Duration, Instant, MissedTickBehavior},
 };
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, info, warn};
 
 use crate::{
-    behaviour::{build_swarm, Behaviour, BehaviourEvent},
+    behaviour::Behaviour,
     config::{NetworkConfig, NetworkTiming},
     dialer::{Bootstrap, DialTarget},
     error::P2pError,
     gossip::{self, GRAYLIST_THRESHOLD},
-    handle::{Command, NetworkHandle},
+    handle::Command,
     peers::PeerBook,
     types::{InboundRequestId, MessageId, NetworkEvent, NetworkStats, Topic, Verdict},
 };
 
-/// Capacity of the handle → actor command channel.
-pub const COMMAND_CHANNEL_CAPACITY: usize = 1024;
-/// Capacity of the actor → node event channel. When it is full, events wait in a byte-bounded
-/// overflow queue; gossip and requests beyond that are dropped (gossip reported as Ignore).
-pub const EVENT_CHANNEL_CAPACITY: usize = 256;
 /// How often the actor redials, expires bans, times out identification and checks scores.
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(250);
-/// How long [`Network::spawn`] waits for its listeners to bind.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a refused peer's connection stays open for our identify answer to reach it.
+const REFUSE_GRACE: Duration = Duration::from_secs(1);
 /// How long shutdown waits for connections to close.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// Most inbound sync requests waiting for the node's response at once.
 const MAX_PENDING_INBOUND: usize = 1024;
 
-/// Starts the network actor.
-#[derive(Debug)]
-pub struct Network;
+mod events;
 
-impl Network {
-    /// Validates `config`, binds its listen addresses, spawns the network task and returns its
-    /// handle and event stream. Must be called within a tokio runtime. The task stops on
-    /// [`NetworkHandle::shutdown`], when every handle is dropped, or when the event receiver is
-    /// dropped.
-    pub async fn spawn(config: NetworkConfig) -> Result<(NetworkHandle, mpsc::Receiver<NetworkEvent>), P2pError> {
-        config.validate()?;
-        let mut swarm = build_swarm(&config)?;
-        let mut listeners = HashMap::new();
-        for addr in &config.listen {
-            let id = swarm.listen_on(addr.clone()).map_err(|source| P2pError::Listen { addr: addr.clone(), source })?;
-            listeners.insert(id, addr.clone());
-        }
-        let first_listen = config.listen.first().cloned();
-
-        let (tx_command, rx_command) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
-        let (tx_event, rx_event) = mpsc::channel(EVENT_CHANNEL_CAPACITY);
-        let (tx_listen_addrs, rx_listen_addrs) = watch::channel(Vec::new());
-        let (tx_stopped, rx_stopped) = watch::channel(false);
-        let (tx_ready, rx_ready) = oneshot::channel();
-        let local_peer_id = *swarm.local_peer_id();
-
-        let actor = Actor::new(
-            swarm,
-            &config,
-            Channels { rx_command, tx_event, tx_listen_addrs },
-            Startup { listeners, tx_ready: Some(tx_ready) },
-        );
-        let span = tracing::info_span!("p2p", local = %local_peer_id);
-        tokio::spawn(actor.run(tx_stopped).instrument(span));
-
-        let handle = NetworkHandle::new(
-            tx_command,
-            rx_listen_addrs,
-            rx_stopped,
-            local_peer_id,
-            config.max_message_bytes,
-            config.timing.request_timeout,
-        );
-        let outcome = match tokio::time::timeout(LISTEN_TIMEOUT, rx_ready).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(_)) => Err(P2pError::Stopped),
-            Err(_) => Err(match first_listen {
-                Some(addr) => P2pError::ListenFailed { addr },
-                None => P2pError::Stopped,
-            }),
-        };
-        match outcome {
-            Ok(()) => Ok((handle, rx_event)),
-            Err(e) => {
-                handle.shutdown().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-struct Channels {
-    rx_command: mpsc::Receiver<Command>,
-    tx_event: mpsc::Sender<NetworkEvent>,
-    tx_listen_addrs: watch::Sender<Vec<Multiaddr>>,
+/// The actor's ends of its channels.
+pub(crate) struct Channels {
+    pub(crate) rx_command: mpsc::Receiver<Command>,
+    pub(crate) tx_event: mpsc::Sender<NetworkEvent>,
+    pub(crate) tx_listen_addrs: watch::Sender<Vec<Multiaddr>>,
 }
 
 /// Listeners still waiting for their first address, and whom to tell when all have one.
-struct Startup {
-    listeners: HashMap<ListenerId, Multiaddr>,
-    tx_ready: Option<oneshot::Sender<Result<(), P2pError>>>,
+pub(crate) struct Startup {
+    pub(crate) listeners: HashMap<ListenerId, Multiaddr>,
+    pub(crate) tx_ready: Option<oneshot::Sender<Result<(), P2pError>>>,
 }
 
 impl Startup {
@@ -135,7 +72,8 @@ struct PendingInbound {
     channel: request_response::ResponseChannel<Vec<u8>>,
 }
 
-struct Actor {
+/// The state owned by the network task.
+pub(crate) struct Actor {
     swarm: Swarm<Behaviour>,
     rx_command: mpsc::Receiver<Command>,
     tx_event: mpsc::Sender<NetworkEvent>,
@@ -157,6 +95,8 @@ struct Actor {
     peers: PeerBook,
     bootstrap: Bootstrap,
     bans: HashMap<PeerId, Instant>,
+    /// Refused peers whose connections close at the instant (see `refuse`).
+    refusing: HashMap<PeerId, Instant>,
     outbound: HashMap<request_response::OutboundRequestId, ResponseSender>,
     inbound: HashMap<InboundRequestId, PendingInbound>,
     inbound_ids: HashMap<request_response::InboundRequestId, InboundRequestId>,
@@ -164,7 +104,12 @@ struct Actor {
 }
 
 impl Actor {
-    fn new(swarm: Swarm<Behaviour>, config: &NetworkConfig, channels: Channels, mut startup: Startup) -> Self {
+    pub(crate) fn new(
+        swarm: Swarm<Behaviour>,
+        config: &NetworkConfig,
+        channels: Channels,
+        mut startup: Startup,
+    ) -> Self {
         if startup.listeners.is_empty() {
             startup.finish(Ok(()));
         }
@@ -188,6 +133,7 @@ impl Actor {
             bootstrap: Bootstrap::new(&config.bootstrap, timing.redial_initial, timing.redial_max, now),
             timing,
             bans: HashMap::new(),
+            refusing: HashMap::new(),
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             inbound_ids: HashMap::new(),
@@ -195,7 +141,7 @@ impl Actor {
         }
     }
 
-    async fn run(mut self, tx_stopped: watch::Sender<bool>) {
+    pub(crate) async fn run(mut self, tx_stopped: watch::Sender<bool>) {
         let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -335,163 +281,10 @@ impl Actor {
             .map_err(|_| P2pError::UnknownRequest { request_id })
     }
 
-    // ---------------------------------------------------------------- swarm events
-
-    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        let now = Instant::now();
-        match event {
-            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event, now),
-            SwarmEvent::NewListenAddr { listener_id, address } => {
-                info!(%address, "listening");
-                self.tx_listen_addrs.send_modify(|addrs| addrs.push(address));
-                if self.startup.listeners.remove(&listener_id).is_some() && self.startup.listeners.is_empty() {
-                    self.startup.finish(Ok(()));
-                }
-            }
-            SwarmEvent::ExpiredListenAddr { address, .. } => {
-                info!(%address, "no longer listening");
-                self.tx_listen_addrs.send_modify(|addrs| addrs.retain(|a| a != &address));
-            }
-            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
-                warn!(?addresses, ?reason, "listener closed");
-                self.tx_listen_addrs.send_modify(|addrs| addrs.retain(|a| !addresses.contains(a)));
-                if let Some(addr) = self.startup.listeners.remove(&listener_id) {
-                    self.startup.finish(Err(P2pError::ListenFailed { addr }));
-                }
-            }
-            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
-                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connection established");
-                self.bootstrap.connected(connection_id, peer_id, now);
-                let new = self.peers.connected(peer_id, now);
-                if new && self.peers.len() > self.max_peers && !self.bootstrap.is_bootstrap(&peer_id, connection_id) {
-                    debug!(peer = %peer_id, max_peers = self.max_peers, "peer limit reached: closing connection");
-                    self.swarm.close_connection(connection_id);
-                }
-            }
-            SwarmEvent::ConnectionClosed { peer_id, num_established, cause, .. } => {
-                debug!(peer = %peer_id, ?cause, num_established, "connection closed");
-                if num_established == 0 {
-                    self.peer_gone(peer_id);
-                    self.bootstrap.disconnected(peer_id, now);
-                }
-            }
-            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
-                let is_self = matches!(error, DialError::LocalPeerId { .. });
-                if is_self {
-                    info!("a bootstrap address is this node itself: not dialing it again");
-                } else {
-                    debug!(peer = ?peer_id, %error, "dial failed");
-                }
-                self.bootstrap.dial_failed(connection_id, is_self, now);
-            }
-            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
-                debug!(addr = %send_back_addr, %error, "incoming connection failed");
-            }
-            _ => {}
-        }
-    }
-
-    fn on_behaviour_event(&mut self, event: BehaviourEvent, now: Instant) {
-        match event {
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                if info.protocol_version == self.protocol_version {
-                    if let Some(held) = self.peers.verify(peer_id) {
-                        info!(peer = %peer_id, agent = %info.agent_version, "peer connected");
-                        self.emit(NetworkEvent::PeerConnected(peer_id));
-                        for event in held {
-                            self.emit(event);
-                        }
-                    }
-                } else {
-                    self.refuse(peer_id, &info.protocol_version, now);
-                }
-            }
-            BehaviourEvent::Identify(identify::Event::Error { peer_id, error, .. }) => {
-                debug!(peer = %peer_id, %error, "identify failed");
-            }
-            BehaviourEvent::Identify(_) => {}
-            BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(error) }) => {
-                debug!(%peer, %error, "ping failed: closing connection");
-                self.swarm.close_connection(connection);
-            }
-            BehaviourEvent::Ping(_) => {}
-            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
-                self.on_gossip(propagation_source, &message_id, message, now);
-            }
-            BehaviourEvent::Gossipsub(gossipsub::Event::SlowPeer { peer_id, failed_messages }) => {
-                debug!(peer = %peer_id, ?failed_messages, "slow peer");
-            }
-            BehaviourEvent::Gossipsub(event) => debug!(?event, "gossipsub"),
-            BehaviourEvent::Sync(event) => self.on_sync_event(event),
-            BehaviourEvent::Blocked(never) => match never {},
-            BehaviourEvent::Limits(never) => match never {},
-        }
-    }
-
-    fn on_gossip(&mut self, source: PeerId, id: &gossipsub::MessageId, message: gossipsub::Message, now: Instant) {
-        let message_id = MessageId::from_gossipsub(id, &message.data);
-        let Some(topic) = self.topic_of(&message.topic) else {
-            self.report(message_id, source, Verdict::Ignore);
-            return;
-        };
-        if message.data.len() > self.max_message_bytes {
-            warn!(peer = %source, size = message.data.len(), limit = self.max_message_bytes, "oversize gossip rejected");
-            self.report(message_id, source, Verdict::Reject);
-            return;
-        }
-        let event = NetworkEvent::Gossip { topic, source, message_id, data: message.data };
-        self.deliver(source, event, now);
-    }
-
-    fn on_sync_event(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
-        use request_response::{Event, Message, OutboundFailure};
-        match event {
-            Event::Message { peer, message: Message::Request { request_id, request, channel }, .. } => {
-                if self.inbound.len() >= MAX_PENDING_INBOUND {
-                    warn!(%peer, "too many sync requests waiting for the node: dropping one");
-                    return;
-                }
-                let id = InboundRequestId(self.next_inbound);
-                self.next_inbound += 1;
-                self.inbound.insert(id, PendingInbound { libp2p_id: request_id, channel });
-                self.inbound_ids.insert(request_id, id);
-                let event = NetworkEvent::InboundRequest { request_id: id, peer, request };
-                self.deliver(peer, event, Instant::now());
-            }
-            Event::Message { message: Message::Response { request_id, response }, .. } => {
-                if let Some(reply) = self.outbound.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure { peer, request_id, error, .. } => {
-                debug!(%peer, %error, "sync request failed");
-                if let Some(reply) = self.outbound.remove(&request_id) {
-                    let error = match error {
-                        OutboundFailure::Timeout => P2pError::RequestTimeout { peer },
-                        source => P2pError::RequestFailed { peer, source },
-                    };
-                    let _ = reply.send(Err(error));
-                }
-            }
-            Event::InboundFailure { peer, request_id, error, .. } => {
-                debug!(%peer, %error, "inbound sync request failed");
-                self.forget_inbound(request_id);
-            }
-            Event::ResponseSent { request_id, .. } => self.forget_inbound(request_id),
-        }
-    }
-
-    fn forget_inbound(&mut self, libp2p_id: request_response::InboundRequestId) {
-        if let Some(id) = self.inbound_ids.remove(&libp2p_id) {
-            self.inbound.remove(&id);
-        }
-    }
-
-    // ---------------------------------------------------------------- peers
+    // ---------------------------------------------------------------- peers (swarm events: `events`)
 
     /// Passes an event from `peer` to the node, or holds it until the peer is identified.
-    fn deliver(&mut self, peer: PeerId, event: NetworkEvent, _now: Instant) {
+    fn deliver(&mut self, peer: PeerId, event: NetworkEvent) {
         if self.peers.is_verified(&peer) {
             self.emit(event);
         } else if let Some(event) = self.peers.hold(&peer, event) {
@@ -502,6 +295,9 @@ impl Actor {
 
     /// Refuses a peer of another chain: logged, banned, never redialed.
     fn refuse(&mut self, peer: PeerId, theirs: &str, now: Instant) {
+        if self.bans.contains_key(&peer) {
+            return;
+        }
         warn!(
             %peer,
             theirs,
@@ -509,8 +305,20 @@ impl Actor {
             "refusing peer: it runs a different chain or genesis (identify protocol version differs)"
         );
         self.bootstrap.abandon(peer);
+        // From now on nothing it sends reaches the node (it is no longer in the peer book).
         self.peer_gone(peer);
-        self.ban(peer, now);
+        self.bans.insert(peer, now + self.timing.ban_duration);
+        // Its connection stays open briefly so that our identify answer reaches it and it
+        // refuses us too, instead of redialing a peer that will never take it.
+        self.refusing.insert(peer, now + REFUSE_GRACE);
+    }
+
+    /// Closes the connections of a refused peer once its grace is over. (Identify's `Sent` is too
+    /// early a signal: closing right after it can still lose the answer in flight.)
+    fn finish_refusal(&mut self, peer: PeerId) {
+        if self.refusing.remove(&peer).is_some() {
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
     }
 
     /// Bans a graylisted peer (its score fell below the graylist threshold).
@@ -552,7 +360,13 @@ impl Actor {
         for peer in expired {
             debug!(%peer, "ban expired");
             self.bans.remove(&peer);
+            self.refusing.remove(&peer);
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+        }
+
+        let refused: Vec<PeerId> = self.refusing.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
+        for peer in refused {
+            self.finish_refusal(peer);
         }
 
         for target in self.bootstrap.due(now) {

@@ -11,7 +11,7 @@
 //! peer that falls below the graylist threshold is disconnected and banned for a while.
 //!
 //! Modules: `config` (what the node decides), `behaviour` and `gossip` (libp2p setup), `codec`
-//! (the sync wire format), `actor` (the event loop), `dialer` and `peers` (its bookkeeping),
+//! (the sync wire format), `network` (spawning), `actor` (the event loop), `dialer` and `peers` (its bookkeeping),
 //! `handle` (the node's side) and `error`.
 #![deny(missing_docs)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -24,10 +24,10 @@ mod dialer;
 mod error;
 mod gossip;
 mod handle;
+mod network;
 mod peers;
 mod types;
 
-pub use actor::{Network, COMMAND_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY};
 pub use codec::SYNC_PROTOCOL;
 pub use config::{
     max_message_bytes_for, protocol_version, NetworkConfig, NetworkTiming, DEFAULT_LISTEN, DEFAULT_MAX_PEERS,
@@ -36,6 +36,7 @@ pub use config::{
 pub use error::{ConfigError, P2pError};
 pub use gossip::VALIDATION_WINDOW;
 pub use handle::NetworkHandle;
+pub use network::{Network, COMMAND_CHANNEL_CAPACITY, EVENT_CHANNEL_CAPACITY};
 pub use types::{InboundRequestId, MessageId, NetworkEvent, NetworkStats, Topic, Verdict};
 
 /// The libp2p types the node needs, so that it does not depend on libp2p itself.

@@ -303,3 +303,41 @@ async fn an_invalid_config_is_refused_with_the_field_named() {
     let err = tally_p2p::Network::spawn(bad).await.unwrap_err();
     assert!(err.to_string().contains("chain_id"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_set_is_bounded_but_bootstrap_peers_always_get_in() {
+    let mut hub_config = config();
+    hub_config.max_peers = 1;
+    let mut hub = Node::start(hub_config).await;
+    let mut first = Node::start_with_peers(&[&hub]).await;
+    hub.wait_connected(first.peer_id()).await;
+    first.wait_connected(hub.peer_id()).await;
+
+    // A second stranger is turned away: the hub is full.
+    let second = Node::start_with_peers(&[&hub]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(hub.handle.peers().await.unwrap(), vec![first.peer_id()]);
+    assert!(second.handle.peers().await.unwrap().is_empty());
+
+    // A peer the hub itself bootstraps from is let in even when the hub is full.
+    let seed_key = Keypair::generate_ed25519();
+    let seed = Node::start(config_with(seed_key.clone(), GENESIS)).await;
+    let (seed_addr, seed_id) = (seed.addr(), seed.peer_id());
+    seed.stop().await;
+    let mut hub_config = config();
+    hub_config.max_peers = 1;
+    hub_config.bootstrap = vec![seed_addr.clone()];
+    let mut hub2 = Node::start(hub_config).await;
+    let mut other = Node::start_with_peers(&[&hub2]).await;
+    hub2.wait_connected(other.peer_id()).await;
+    other.wait_connected(hub2.peer_id()).await;
+    let mut seed_config = config_with(seed_key, GENESIS);
+    seed_config.listen = vec![seed_addr.iter().filter(|p| !matches!(p, tally_p2p::Protocol::P2p(_))).collect()];
+    let mut seed = Node::start(seed_config).await;
+    hub2.wait_connected(seed_id).await;
+    seed.wait_connected(hub2.peer_id()).await;
+    assert_eq!(hub2.handle.peers().await.unwrap().len(), 2);
+    for node in [hub, first, second, seed, hub2, other] {
+        node.stop().await;
+    }
+}
