@@ -62,6 +62,9 @@ pub(crate) fn behaviour(config: &NetworkConfig) -> Result<gossipsub::Behaviour, 
         .mesh_outbound_min(MESH_OUTBOUND_MIN)
         .flood_publish(true)
         .duplicate_cache_time(Duration::from_secs(120))
+        // A validator that crashes and restarts at once re-GRAFTs under the same peer id: keep
+        // the PRUNE backoff short so it is not counted as misbehaving for a minute.
+        .prune_backoff(Duration::from_secs(2))
         .build()
         .map_err(|e| setup(e.to_string()))?;
 
@@ -110,10 +113,11 @@ fn score_params(config: &NetworkConfig) -> PeerScoreParams {
         ip_colocation_factor_whitelist: [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
             .into_iter()
             .collect(),
-        // Broken IWANT promises and GRAFTs during backoff: tolerate a few (reconnects cause some).
-        behaviour_penalty_weight: -2.0,
-        behaviour_penalty_threshold: 5.0,
-        behaviour_penalty_decay: score_parameter_decay(Duration::from_secs(60)),
+        // Broken IWANT promises and GRAFTs during backoff: a crash-restarting honest validator
+        // causes a burst of these, so only a sustained stream (about 40 quickly) graylists.
+        behaviour_penalty_weight: -1.0,
+        behaviour_penalty_threshold: 30.0,
+        behaviour_penalty_decay: score_parameter_decay(Duration::from_secs(10)),
         decay_interval: Duration::from_secs(1),
         decay_to_zero: 0.01,
         retain_score: Duration::from_secs(3600),

@@ -14,11 +14,13 @@
 #![deny(missing_docs)]
 
 pub mod chain;
+pub mod checks;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tally_rpc::RpcClient;
 
@@ -37,16 +39,22 @@ pub fn binary(name: &str) -> PathBuf {
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
+/// One network at a time per test binary: a 2-core machine cannot run several fairly.
+static ONE_NETWORK: Mutex<()> = Mutex::new(());
+
 /// `count` consecutive free TCP ports on 127.0.0.1 (checked by binding them).
 pub fn free_ports(count: u16) -> u16 {
+    // Below Linux's ephemeral range (32768+), where outgoing connections take their ports.
+    const LOW: u16 = 10_000;
+    const HIGH: u16 = 32_000;
     if NEXT_PORT.load(Ordering::SeqCst) == 0 {
-        let seed = 20_000 + (std::process::id() % 2_000) as u16 * 16;
+        let seed = LOW + (std::process::id() % 1_000) as u16 * 20;
         let _ = NEXT_PORT.compare_exchange(0, seed, Ordering::SeqCst, Ordering::SeqCst);
     }
     loop {
         let base = NEXT_PORT.fetch_add(count, Ordering::SeqCst);
-        if base > 60_000 {
-            NEXT_PORT.store(20_000, Ordering::SeqCst);
+        if base > HIGH {
+            NEXT_PORT.store(LOW, Ordering::SeqCst);
             continue;
         }
         let all_free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
@@ -97,6 +105,7 @@ impl Node {
 
 /// A network of real node processes.
 pub struct Net {
+    _turn: Option<MutexGuard<'static, ()>>,
     dir: Option<tempfile::TempDir>,
     /// The nodes, validators first.
     pub nodes: Vec<Node>,
@@ -111,7 +120,13 @@ fn signal(child: &Child, name: &str) {
 impl Net {
     /// Lays out and starts `validators` nodes of the development chain with [`FAST_SETTINGS`].
     pub fn start(validators: u32) -> Net {
+        Net::start_with(validators, &[])
+    }
+
+    /// [`Net::start`] with extra `--set` settings for every node.
+    pub fn start_with(validators: u32, settings: &[&str]) -> Net {
         let mut net = Net::layout(validators);
+        net.settings.extend(settings.iter().map(|s| s.to_string()));
         for i in 0..net.nodes.len() {
             net.launch(i);
         }
@@ -120,12 +135,28 @@ impl Net {
 
     /// Lays out `validators` nodes without starting them.
     pub fn layout(validators: u32) -> Net {
+        let turn = ONE_NETWORK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Net::layout_chain(validators, "tally-devnet", Some(turn))
+    }
+
+    /// A one-validator network of another chain (`other-devnet`) whose node dials `net`'s
+    /// nodes; for tests of peers that must be refused. Not started.
+    pub fn layout_unlocked_other_chain(net: &Net) -> Net {
+        let mut foreign = Net::layout_chain(1, "other-devnet", None);
+        for node in &net.nodes {
+            foreign.nodes[0].extra_args.push("--peer".into());
+            foreign.nodes[0].extra_args.push(format!("/ip4/127.0.0.1/tcp/{}", node.p2p_port));
+        }
+        foreign
+    }
+
+    fn layout_chain(validators: u32, chain_id: &str, turn: Option<MutexGuard<'static, ()>>) -> Net {
         let node_bin = binary("tally-node");
         let dir = tempfile::Builder::new().prefix("tally-net-").tempdir().unwrap_or_else(|e| panic!("temp dir: {e}"));
         let base = free_ports(validators as u16 * 2);
         let (rpc_base, p2p_base) = (base, base + validators as u16);
         let status = Command::new(&node_bin)
-            .args(["testnet", "--validators", &validators.to_string(), "--dir"])
+            .args(["testnet", "--validators", &validators.to_string(), "--chain-id", chain_id, "--dir"])
             .arg(dir.path())
             .args(["--rpc-port-base", &rpc_base.to_string(), "--p2p-port-base", &p2p_base.to_string()])
             .stdout(Stdio::null())
@@ -142,7 +173,13 @@ impl Net {
                 extra_args: Vec::new(),
             })
             .collect();
-        Net { dir: Some(dir), nodes, node_bin, settings: FAST_SETTINGS.iter().map(|s| s.to_string()).collect() }
+        Net {
+            _turn: turn,
+            dir: Some(dir),
+            nodes,
+            node_bin,
+            settings: FAST_SETTINGS.iter().map(|s| s.to_string()).collect(),
+        }
     }
 
     /// The directory holding every node's home.
@@ -254,6 +291,26 @@ impl Net {
     /// A client of node `i`.
     pub fn client(&self, i: usize) -> RpcClient {
         self.nodes[i].client()
+    }
+
+    /// Adds `--set` settings used by every later launch.
+    pub fn set(&mut self, setting: &str) {
+        self.settings.push(setting.to_string());
+    }
+
+    /// The lines of node `i`'s `data/signed.jsonl` as JSON values.
+    pub fn signed_messages(&self, i: usize) -> Vec<serde_json::Value> {
+        let path = self.nodes[i].home.join("data").join("signed.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("signed.jsonl line {l:?}: {e}")))
+            .collect()
+    }
+
+    /// The contents of node `i`'s log.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.nodes[i].home.join("node.log")).unwrap_or_default()
     }
 
     /// Node `i`'s committed height, if it answers.

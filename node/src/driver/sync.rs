@@ -197,6 +197,10 @@ impl Driver {
             Err(e) => return Ok(Err(e.to_string())),
         };
         let height = block.header.height;
+        if height <= self.ledger.height() {
+            // Consensus committed it while the response was in flight.
+            return Ok(Ok(()));
+        }
         if height != self.ledger.height() + 1 {
             return Ok(Err(format!("block {height} does not follow {}", self.ledger.height())));
         }

@@ -1,0 +1,130 @@
+//! Validators crash, stop and come back; a late full node syncs; a foreign chain is refused;
+//! a full mempool evicts by fee.
+
+use std::time::{Duration, Instant};
+use tally_rpc::Wait;
+use tally_tests::chain::{dev_key, dev_public, transfer};
+use tally_tests::checks::conflicting_signatures;
+use tally_tests::Net;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_validator_catches_up_and_two_of_four_stop_the_chain() {
+    let mut net = Net::start(4);
+    net.wait_height(3).await;
+    net.kill(1);
+    let h = net.height(0).await.unwrap();
+    net.wait_height_within(h + 5, Duration::from_secs(30)).await; // three keep committing
+    net.restart(1);
+    let tip = net.height(0).await.unwrap();
+    let started = Instant::now();
+    net.wait_height_within(tip + 2, Duration::from_secs(60)).await; // node 1 caught up
+    eprintln!("restarted validator caught up in {:?}", started.elapsed());
+    // It votes again: its audit trail gains messages for heights after the restart.
+    let resumed = net.height(1).await.unwrap();
+    net.wait_height(resumed + 3).await;
+    let signed = net.signed_messages(1);
+    assert!(signed.iter().any(|m| m["height"].as_u64() > Some(resumed)), "node 1 signs again after restart");
+
+    // Two of four stopped: no block commits (at most the one already in flight).
+    net.stop(2);
+    net.stop(3);
+    let stalled = net.height(0).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = net.height(0).await.unwrap();
+    assert!(after <= stalled + 1, "committed {stalled} -> {after} with only half the power");
+    net.restart(2);
+    let started = Instant::now();
+    net.wait_height_within(after + 2, Duration::from_secs(60)).await;
+    eprintln!("commits resumed {:?} after one of two stopped validators came back", started.elapsed());
+    for i in 0..4 {
+        assert!(conflicting_signatures(&net.signed_messages(i)).is_empty(), "node {i} signed conflicting messages");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validators_killed_repeatedly_never_sign_conflicting_messages() {
+    let mut net = Net::start(4);
+    net.wait_height(2).await;
+    // Kill validator 2 at varying points of its rounds, five times, with load flowing.
+    for cycle in 0..5u64 {
+        let t = transfer(&dev_key(0), dev_public(8), 10, 1, cycle);
+        let _ = net.client(0).send_transaction(&t.encode(), Wait::None).await;
+        tokio::time::sleep(Duration::from_millis(150 + 170 * cycle)).await;
+        net.kill(2);
+        net.restart(2);
+        net.wait_ready(2, Duration::from_secs(30)).await;
+    }
+    let h = net.height(0).await.unwrap();
+    net.wait_height(h + 3).await;
+    for i in 0..4 {
+        let signed = net.signed_messages(i);
+        assert!(!signed.is_empty());
+        assert_eq!(conflicting_signatures(&signed), vec![], "node {i} signed conflicting messages");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_started_200_blocks_late_syncs_and_follows() {
+    let mut net = Net::start_with(4, &["consensus.empty_block_interval_ms=40", "consensus.timeout_propose_ms=1000"]);
+    let full = net.add_full_node();
+    net.wait_height_within(200, Duration::from_secs(180)).await;
+    net.launch(full);
+    let started = Instant::now();
+    let tip = net.height(0).await.unwrap();
+    net.wait_height_within(tip, Duration::from_secs(120)).await;
+    eprintln!("full node synced {tip} blocks in {:?}", started.elapsed());
+    let status = net.client(full).status().await.unwrap();
+    assert_eq!(status.validator_address, None);
+    // It follows: a transfer submitted to the full node becomes final.
+    let t = transfer(&dev_key(3), dev_public(4), 77, 1, 0);
+    let result =
+        net.client(full).send_transaction(&t.encode(), Wait::Committed(Duration::from_secs(10))).await.unwrap();
+    assert_eq!(result.status.as_str(), "committed");
+    let h = result.height.unwrap();
+    net.wait_height(h).await;
+    let a = net.client(full).get_block(tally_rpc::BlockRef::Height(h)).await.unwrap().unwrap();
+    let b = net.client(0).get_block(tally_rpc::BlockRef::Height(h)).await.unwrap().unwrap();
+    assert_eq!((a.hash, a.state_root), (b.hash, b.state_root));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_from_another_genesis_is_refused() {
+    let net = Net::start(2);
+    net.wait_height(1).await;
+    // A one-validator network of another chain, told to dial our nodes.
+    let mut foreign = Net::layout_unlocked_other_chain(&net);
+    foreign.launch(0);
+    foreign.wait_ready(0, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(foreign.client(0).status().await.unwrap().peers, 0, "the foreign node has no peers");
+    for i in 0..2 {
+        assert_eq!(net.client(i).status().await.unwrap().peers, 1, "node {i} keeps only its own chain's peer");
+    }
+    let logs = net.log(0) + &net.log(1);
+    assert!(logs.contains("genesis") || logs.contains("chain"), "a log line says why the peer was refused");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_evicts_the_cheapest_for_a_higher_fee() {
+    let mut net = Net::start_with(4, &["mempool.max_transfers=3"]);
+    net.wait_height(1).await;
+    // Stop half the power so nothing commits and the pool fills.
+    net.stop(2);
+    net.stop(3);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let client = net.client(0);
+    let cheap: Vec<_> = (0..3u32).map(|k| transfer(&dev_key(k), dev_public(9), 5, 2 + u64::from(k), 0)).collect();
+    for t in &cheap {
+        client.send_transaction(&t.encode(), Wait::None).await.unwrap();
+    }
+    let rich = transfer(&dev_key(5), dev_public(9), 5, 10, 0);
+    client.send_transaction(&rich.encode(), Wait::None).await.unwrap();
+    // The cheapest (fee 2) was evicted; the others wait.
+    assert_eq!(client.get_transaction(&cheap[0].hash()).await.unwrap().status.as_str(), "unknown");
+    for t in cheap.iter().skip(1).chain([&rich]) {
+        assert_eq!(client.get_transaction(&t.hash()).await.unwrap().status.as_str(), "pending");
+    }
+    let poor = transfer(&dev_key(6), dev_public(9), 5, 1, 0);
+    let err = client.send_transaction(&poor.encode(), Wait::None).await.unwrap_err();
+    assert_eq!(err.reason(), Some("mempool_full"), "{err}");
+}
