@@ -128,3 +128,71 @@ async fn a_full_mempool_evicts_the_cheapest_for_a_higher_fee() {
     let err = client.send_transaction(&poor.encode(), Wait::None).await.unwrap_err();
     assert_eq!(err.reason(), Some("mempool_full"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
+    // A deep nonce window lets ten development accounts fill one block.
+    let mut net = Net::start_with(4, &["mempool.future_nonces=1100"]);
+    net.wait_height(1).await;
+    // Stop half the power so the transfers pile up, then let consensus resume.
+    net.stop(2);
+    net.stop(3);
+    let client = net.client(0);
+    let to = dev_public(9);
+    let mut batch = Vec::new();
+    for nonce in 0..1000u64 {
+        for k in 0..10u32 {
+            batch.push(hex::encode(transfer(&dev_key(k), to, 1, 1, nonce).encode()));
+        }
+    }
+    for chunk in batch.chunks(100) {
+        let requests: Vec<serde_json::Value> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, tx)| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "sendTransaction", "params": [tx]}))
+            .collect();
+        let response = reqwest_post(&net.nodes[0].url(), &serde_json::Value::Array(requests));
+        assert!(!response.contains("\"error\""), "{response}");
+    }
+    net.restart(2);
+    net.restart(3);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(120);
+    let biggest = loop {
+        let tip = net.height(0).await.unwrap_or(0);
+        let mut biggest = 0;
+        for h in 1..=tip {
+            if let Some(block) = client.get_block(tally_rpc::BlockRef::Height(h)).await.unwrap() {
+                biggest = biggest.max(block.transfers.len());
+            }
+        }
+        let account = client.get_account(&tally_ledger::Address(dev_public(0))).await.unwrap();
+        if account.nonce == 1000 || Instant::now() > deadline {
+            break biggest;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    eprintln!("largest block: {biggest} transfers; all committed in {:?}", started.elapsed());
+    assert_eq!(biggest, 10_000, "one block carried the whole pool (max_block_txs)");
+    let h = net.height(0).await.unwrap();
+    net.wait_height(h).await;
+    for i in 1..4 {
+        let a = net.client(i).get_account(&tally_ledger::Address(to)).await.unwrap();
+        let b = client.get_account(&tally_ledger::Address(to)).await.unwrap();
+        assert_eq!(a.balance, b.balance, "node {i} agrees");
+    }
+}
+
+/// POSTs a JSON body with curl and returns the response text.
+fn reqwest_post(url: &str, body: &serde_json::Value) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body.json");
+    std::fs::write(&path, body.to_string()).unwrap();
+    let output = std::process::Command::new("curl")
+        .args(["-s", "-m", "30", "-H", "content-type: application/json", "--data-binary"])
+        .arg(format!("@{}", path.display()))
+        .arg(url)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}

@@ -149,6 +149,8 @@ impl Driver {
         };
         self.metrics.consensus_rounds.observe(f64::from(round) + 1.0);
         self.commit(&candidate.block, &certificate, execution).await?;
+        // Deciding with the validators means this node is at the tip, whatever peers claimed.
+        self.head_tx.send_modify(|h| h.syncing = false);
         Ok(Some(Input::StartHeight { height: height + 1 }))
     }
 
@@ -178,13 +180,11 @@ impl Driver {
         self.metrics.height.set(height as i64);
         self.metrics.transfers_committed.inc_by(block.transfers.len() as u64);
         let best = self.sync.best_height().max(height);
-        let syncing = self.sync.is_behind(height);
         self.head_tx.send_modify(|h| {
             h.height = height;
             h.block_hash = hash;
             h.time_ms = block.header.time_ms;
             h.best_peer_height = best;
-            h.syncing = syncing;
         });
         let _ = self.blocks_tx.send(Arc::new(block_view(block, certificate)));
         self.last_progress = Instant::now();

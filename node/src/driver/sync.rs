@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// How far behind the best peer a node may be before it reports itself syncing.
-const SYNCING_GAP: u64 = 2;
+/// How far behind the best peer a node may be before it reports itself syncing (and refuses
+/// new transfers with "node not ready").
+const SYNCING_GAP: u64 = 5;
 /// How long a peer that served bad or no blocks is not asked again.
 const PEER_PENALTY: Duration = Duration::from_secs(30);
 /// How often peers are asked for their height when nothing suggests we are behind.
