@@ -171,9 +171,50 @@ impl NodeConfig {
     }
 }
 
+/// Applies `dotted.key=value` to a parsed `config.toml`; the value is read as TOML (a number,
+/// boolean, array…) if it parses, else as a string.
+pub fn apply_override(doc: &mut toml::Table, assignment: &str) -> Result<(), ConfigError> {
+    let (key, value) = assignment
+        .split_once('=')
+        .ok_or_else(|| invalid(assignment, "an override is KEY=VALUE, e.g. consensus.timeout_propose_ms=2000"))?;
+    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|t| t.get("v").cloned())
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts.pop().filter(|l| !l.is_empty()).ok_or_else(|| invalid(key, "empty key"))?;
+    let mut table = doc;
+    for part in parts {
+        table = table
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| invalid(key, "not a section"))?;
+    }
+    table.insert(last.to_string(), value);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overrides_reach_any_field_and_stay_typed() {
+        let mut doc: toml::Table = toml::from_str(&NodeConfig::default().to_toml()).unwrap();
+        apply_override(&mut doc, "consensus.timeout_propose_ms=2500").unwrap();
+        apply_override(&mut doc, "moniker=alice").unwrap();
+        apply_override(&mut doc, "rpc.rate_limit_exempt_loopback=false").unwrap();
+        apply_override(&mut doc, "peers=[\"/ip4/127.0.0.1/tcp/1\"]").unwrap();
+        let config = NodeConfig::from_toml(&toml::to_string(&doc).unwrap()).unwrap();
+        assert_eq!(config.consensus.timeout_propose_ms, 2500);
+        assert_eq!(config.moniker, "alice");
+        assert!(!config.rpc.rate_limit_exempt_loopback);
+        assert_eq!(config.peers, vec!["/ip4/127.0.0.1/tcp/1".to_string()]);
+        assert!(apply_override(&mut doc, "no-equals-sign").is_err());
+        apply_override(&mut doc, "consensus.bogus=1").unwrap();
+        assert!(NodeConfig::from_toml(&toml::to_string(&doc).unwrap()).is_err(), "unknown fields are refused");
+    }
 
     #[test]
     fn defaults_round_trip_and_validate() {

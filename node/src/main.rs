@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
-use tally_node::config::{LogFormat, NodeConfig};
+use tally_node::config::{apply_override, LogFormat, NodeConfig};
 use tally_node::home::Home;
 use tally_node::init::{has_layout, init, testnet, InitOptions, TestnetOptions, DEVNET_GENESIS};
 
@@ -120,27 +120,6 @@ fn run_init(home: PathBuf, genesis: Option<PathBuf>, moniker: String, full_node:
     Ok(())
 }
 
-/// Applies `dotted.key=value` to a TOML document; the value is TOML if it parses, else a string.
-fn set_toml(doc: &mut toml::Table, assignment: &str) -> anyhow::Result<()> {
-    let (key, value) = assignment.split_once('=').context("expected KEY=VALUE")?;
-    let value: toml::Value = toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|t| t.get("v").cloned())
-        .unwrap_or_else(|| toml::Value::String(value.to_string()));
-    let mut parts: Vec<&str> = key.split('.').collect();
-    let last = parts.pop().context("empty key")?;
-    let mut table = doc;
-    for part in parts {
-        table = table
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-            .as_table_mut()
-            .with_context(|| format!("{key}: {part} is not a section"))?;
-    }
-    table.insert(last.to_string(), value);
-    Ok(())
-}
-
 fn run_start(
     home: PathBuf,
     p2p_listen: Option<String>,
@@ -172,12 +151,12 @@ fn run_start(
     for (name, value) in std::env::vars() {
         if let Some(rest) = name.strip_prefix("TALLY_NODE_") {
             if !named.contains(&name.as_str()) {
-                set_toml(&mut doc, &format!("{}={value}", rest.to_lowercase().replace("__", ".")))?;
+                apply_override(&mut doc, &format!("{}={value}", rest.to_lowercase().replace("__", ".")))?;
             }
         }
     }
     for assignment in &set {
-        set_toml(&mut doc, assignment)?;
+        apply_override(&mut doc, assignment)?;
     }
     let mut config: NodeConfig = NodeConfig::from_toml(&toml::to_string(&doc)?)?;
     if let Some(v) = p2p_listen {
