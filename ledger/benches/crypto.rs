@@ -55,6 +55,16 @@ fn signatures(c: &mut Criterion) {
             b.iter_batched(
                 || batch[..size].to_vec(),
                 |txs| {
+                    let out = verifier.verify_transfers_batched(txs);
+                    assert!(out.iter().all(Result::is_ok));
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.bench_function(format!("verify_strict_parallel_{size}"), |b| {
+            b.iter_batched(
+                || batch[..size].to_vec(),
+                |txs| {
                     let out = verifier.verify_transfers(txs);
                     assert!(out.iter().all(Result::is_ok));
                 },

@@ -116,8 +116,19 @@ impl SignatureVerifier {
         verdicts
     }
 
-    /// Verifies transfers in one batch; each comes back verified or refused.
+    /// Verifies transfers, each with `verify_strict`, spread over every core (rayon). On this
+    /// implementation that beats the batch path, whose per-signature torsion check of `R` costs
+    /// about as much as a verification (see `docs/BENCHMARKS.md`).
     pub fn verify_transfers(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
+        use rayon::prelude::*;
+        if transfers.len() < 4 {
+            return transfers.into_iter().map(|t| verify_transfer(t).map_err(|(t, _)| t)).collect();
+        }
+        transfers.into_par_iter().map(|t| verify_transfer(t).map_err(|(t, _)| t)).collect()
+    }
+
+    /// Verifies transfers through the batch path ([`SignatureVerifier::verify_all`]).
+    pub fn verify_transfers_batched(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
         let signing_bytes: Vec<Vec<u8>> = transfers.iter().map(|t| t.signing_bytes()).collect();
         let items: Vec<SignedMessage<'_>> = transfers
             .iter()
@@ -139,7 +150,15 @@ impl SignatureVerifier {
 fn strict_point(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
     let point = CompressedEdwardsY(*bytes).decompress()?;
     let canonical = point.compress().as_bytes() == bytes;
-    (canonical && !point.is_identity() && point.is_torsion_free()).then_some(point)
+    (canonical && !point.is_identity() && is_torsion_free_vartime(&point)).then_some(point)
+}
+
+/// `[l]P = O`, computed as `[l - 1]P = -P` with variable-time arithmetic: the points checked are
+/// public (keys and signature commitments), and this is about half the cost of the
+/// constant-time `is_torsion_free`.
+fn is_torsion_free_vartime(point: &EdwardsPoint) -> bool {
+    let l_minus_one = -Scalar::ONE;
+    EdwardsPoint::vartime_double_scalar_mul_basepoint(&l_minus_one, point, &Scalar::ZERO) == -point
 }
 
 /// True if the signature's `R` passes [`strict_point`] and its `S` is a canonical scalar.
@@ -155,6 +174,18 @@ fn batchable_signature(signature: &[u8; 64]) -> bool {
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
+
+    #[test]
+    fn vartime_torsion_check_agrees_with_the_constant_time_one() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        for k in 1..20u64 {
+            let p = ED25519_BASEPOINT_POINT * Scalar::from(k);
+            for t in EIGHT_TORSION {
+                let q = p + t;
+                assert_eq!(is_torsion_free_vartime(&q), q.is_torsion_free());
+            }
+        }
+    }
 
     #[test]
     fn batch_accepts_good_signatures_and_isolates_a_bad_one() {
