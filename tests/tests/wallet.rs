@@ -129,6 +129,20 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
+/// Starts a four-validator devnet and waits until node 0, the wallet's node, has committed a
+/// block. (Only node 0 is asked: the wallet talks to one node, and three of four validators
+/// keep the chain going should one be slow to join.)
+async fn devnet() -> Net {
+    let net = Net::start(4);
+    net.wait_ready(0, Duration::from_secs(60)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while net.height(0).await.unwrap_or(0) < 1 {
+        assert!(std::time::Instant::now() < deadline, "node 0 committed no block within 60 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    net
+}
+
 /// The URL of a port nothing listens on.
 fn closed_port_url() -> String {
     format!("http://127.0.0.1:{}", free_ports(1))
@@ -257,8 +271,7 @@ fn keys_offline_signing_and_local_errors_need_no_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fund_a_key_send_history_tx_sign_broadcast_and_rejections_on_a_devnet() {
-    let net = Net::start(4);
-    net.wait_height(1).await;
+    let net = devnet().await;
     let wallet = Wallet::new(&net.nodes[0].url());
     wallet.import_dev("dev0", 0);
     wallet.run(&["keys", "new", "alice"]).ok();
@@ -399,8 +412,7 @@ fn walkthrough() -> Vec<String> {
 async fn the_readme_walkthrough_runs_command_for_command() {
     let lines = walkthrough();
     assert!(lines.len() >= 8, "the walkthrough has commands: {lines:?}");
-    let net = Net::start(4);
-    net.wait_height(1).await;
+    let net = devnet().await;
     let home = tempfile::Builder::new().prefix("tally-walkthrough-").tempdir().unwrap();
     let bin_dir = binary("tally").parent().unwrap().to_path_buf();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
