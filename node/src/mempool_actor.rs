@@ -184,6 +184,9 @@ impl MempoolActor {
             }
             Command::Gossip { data, source, message_id } => {
                 let verdict = self.admit_gossip(&data);
+                if verdict == Verdict::Reject {
+                    warn!(%source, "rejected an invalid transfer batch; the peer's score drops");
+                }
                 if let Some(network) = &self.network {
                     let _ = network.report(message_id, source, verdict).await;
                 }

@@ -113,10 +113,13 @@ fn score_params(config: &NetworkConfig) -> PeerScoreParams {
         ip_colocation_factor_whitelist: [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
             .into_iter()
             .collect(),
-        // Broken IWANT promises and GRAFTs during backoff: a crash-restarting honest validator
-        // causes a burst of these, so only a sustained stream (about 40 quickly) graylists.
-        behaviour_penalty_weight: -1.0,
-        behaviour_penalty_threshold: 30.0,
+        // Broken IWANT promises and GRAFTs during backoff are not scored: on a small validator
+        // network they come from benign events (simultaneous dials at start-up, a validator
+        // restarting under the same peer id, messages held while the node validates them), and
+        // scoring them graylisted honest validators in tests. Only what the node itself rejects
+        // (P4 above) lowers a peer's score.
+        behaviour_penalty_weight: 0.0,
+        behaviour_penalty_threshold: 0.0,
         behaviour_penalty_decay: score_parameter_decay(Duration::from_secs(10)),
         decay_interval: Duration::from_secs(1),
         decay_to_zero: 0.01,

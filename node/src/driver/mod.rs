@@ -309,7 +309,7 @@ impl Driver {
             DriverEvent::Gossip { data, source, message_id } => {
                 let verdict = self.on_gossip(&data).await?;
                 if verdict == Verdict::Reject {
-                    debug!(%source, "rejected a consensus message");
+                    warn!(%source, "rejected an invalid consensus message; the peer's score drops");
                 }
                 let _ = self.network.report(message_id, source, verdict).await;
             }
@@ -374,7 +374,10 @@ impl Driver {
         let rejections = self.feed(input).await?;
         Ok(match rejections.first() {
             None => Verdict::Accept,
-            Some(r) if r.is_misbehaviour() => Verdict::Reject,
+            Some(r) if r.is_misbehaviour() => {
+                warn!(rejection = ?r, "consensus message refused");
+                Verdict::Reject
+            }
             Some(_) => Verdict::Ignore,
         })
     }
