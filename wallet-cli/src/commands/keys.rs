@@ -76,9 +76,6 @@ fn new(ctx: &Context, name: &str) -> Result<(), WalletError> {
     if ctx.out.is_json() {
         info["mnemonic"] = json!(words.as_str());
         ctx.out.json(&info);
-        if let Some(value) = info.get_mut("mnemonic") {
-            *value = serde_json::Value::Null;
-        }
         return Ok(());
     }
     let address = info["address"].as_str().unwrap_or_default();
