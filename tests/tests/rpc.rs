@@ -64,7 +64,9 @@ async fn every_method_every_reason_and_the_documented_examples() {
     let good = transfer(&dev_key(1), to, 500, 1, 0);
     let sent = client.send_transaction(&good.encode(), Wait::Committed(Duration::from_secs(10))).await.unwrap();
     assert_eq!(sent.status.as_str(), "committed");
-    // Idempotent: the same bytes again report committed, never bad_nonce.
+    // Idempotent: the same bytes again report committed, never bad_nonce (on any node that has
+    // committed the block).
+    net.wait_height(sent.height.unwrap()).await;
     let again = net.client(2).send_transaction(&good.encode(), Wait::None).await.unwrap();
     assert_eq!((again.status.as_str(), again.height), ("committed", sent.height));
     let info = client.get_transaction(&good.hash()).await.unwrap();
@@ -182,12 +184,13 @@ fn reqwest_like_post(url: &str) -> impl Fn(Vec<u8>) + '_ {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("body");
         std::fs::write(&path, body).unwrap();
-        let status = Command::new("curl")
+        // The server may answer 413 and close while a large body is still being sent, so curl's
+        // own exit code says nothing about the node; what matters is checked after the loop.
+        let _ = Command::new("curl")
             .args(["-s", "-o", "/dev/null", "-m", "10", "-H", "content-type: application/json", "--data-binary"])
             .arg(format!("@{}", path.display()))
             .arg(url)
             .status()
             .unwrap();
-        assert!(status.success() || status.code() == Some(52) || status.code() == Some(56), "curl: {status}");
     }
 }
