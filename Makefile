@@ -9,7 +9,8 @@ setup:
 	@scripts/setup.sh
 
 devnet: setup
-	$(CARGO) run --release -p tally-node -- devnet
+	$(CARGO) build --release -p tally-node -p tally-wallet
+	$(CARGO_TARGET_DIR)/release/tally-node devnet
 
 lint: setup
 	$(CARGO) fmt --all --check
