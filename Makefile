@@ -8,9 +8,11 @@ CARGO ?= cargo
 setup:
 	@scripts/setup.sh
 
+# The dev profile (dependencies optimised) is the one `make test` builds, so this starts at once
+# after the tests; a release build is `cargo build --release` away.
 devnet: setup
-	$(CARGO) build --release -p tally-node -p tally-wallet
-	$(CARGO_TARGET_DIR)/release/tally-node devnet
+	$(CARGO) build -p tally-node -p tally-wallet
+	$(CARGO_TARGET_DIR)/debug/tally-node devnet
 
 lint: setup
 	$(CARGO) fmt --all --check
