@@ -77,8 +77,16 @@ async fn a_full_node_started_200_blocks_late_syncs_and_follows() {
     assert_eq!(status.validator_address, None);
     // It follows: a transfer submitted to the full node becomes final.
     let t = transfer(&dev_key(3), dev_public(4), 77, 1, 0);
-    let result =
-        net.client(full).send_transaction(&t.encode(), Wait::Committed(Duration::from_secs(10))).await.unwrap();
+    // A node still closing the last gap answers "node not ready" (-32002); clients retry.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let result = loop {
+        match net.client(full).send_transaction(&t.encode(), Wait::Committed(Duration::from_secs(10))).await {
+            Err(e) if e.code() == Some(-32002) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(result.status.as_str(), "committed");
     let h = result.height.unwrap();
     net.wait_height(h).await;

@@ -287,6 +287,8 @@ impl Driver {
                 result = sync_rx.recv() => {
                     if let Some(result) = result {
                         self.on_sync_result(result).await?;
+                        // Still behind: fetch the next range now rather than at the next tick.
+                        self.maybe_sync(&sync_tx);
                     }
                 }
                 _ = tick.tick() => {
