@@ -1,4 +1,5 @@
 //! `tally-node`: the Tally validator and full-node binary (SPEC §6).
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
