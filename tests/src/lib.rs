@@ -101,6 +101,11 @@ impl Node {
     pub fn is_running(&self) -> bool {
         self.child.is_some()
     }
+
+    /// True while the process is stopped by [`Net::pause`].
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
 }
 
 /// A network of real node processes.
@@ -357,6 +362,23 @@ impl Net {
             assert!(Instant::now() < deadline, "node {i} did not answer RPC within {limit:?}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+impl Net {
+    /// True while node `i` is stopped by [`Net::pause`].
+    pub fn is_paused(&self, i: usize) -> bool {
+        self.nodes[i].is_paused()
+    }
+
+    /// Runs the four checkers of [`checks`] over every running, unpaused node: every transfer
+    /// in `acknowledged` (acknowledged as committed) is in every chain exactly once; the ledger
+    /// replays from genesis with no negative balance, nonces rising by one and the supply kept,
+    /// and agrees with what the nodes report; every node has the same block hash and state root
+    /// at every height; no node's `signed.jsonl` holds two different messages for one height,
+    /// round and type. Returns the fetched data for figures such as [`checks::longest_gap`].
+    pub async fn check_all(&self, acknowledged: &[tally_ledger::Hash]) -> Result<checks::Snapshot, String> {
+        checks::check_all(self, acknowledged).await
     }
 }
 
