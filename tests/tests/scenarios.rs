@@ -69,14 +69,16 @@ fn client(url: &str) -> RpcClient {
 }
 
 /// Resends `t` (idempotent) until some node says it is committed; tries the nodes in turn from
-/// `*node`, moving on when one does not answer. False if it is not final within `limit`.
+/// `*node`, moving on when one does not answer or still holds it pending. False if it is not
+/// final within `limit`.
 async fn confirm(urls: &[String], node: &mut usize, t: &Transfer, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     let bytes = t.encode();
     while Instant::now() < deadline {
         match client(&urls[*node]).send_transaction(&bytes, Wait::Committed(Duration::from_secs(3))).await {
             Ok(result) if result.status.as_str() == "committed" => return true,
-            Ok(_) => {}
+            // Still pending there: that node may be cut off, so resend through the next one.
+            Ok(_) => *node = (*node + 1) % urls.len(),
             Err(_) => {
                 *node = (*node + 1) % urls.len();
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -198,10 +200,11 @@ impl Load {
                                 nonces[i] += 1;
                             } else {
                                 outcome.lost.push(t.hash());
+                                break; // the nonces are no longer known: stop this worker
                             }
                         }
                         if !outcome.lost.is_empty() {
-                            break; // the nonces are no longer known
+                            break;
                         }
                         tokio::time::sleep(rest).await;
                     }
