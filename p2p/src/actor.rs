@@ -379,9 +379,8 @@ impl Actor {
             let _ = self.swarm.disconnect_peer_id(peer);
         }
 
-        for peer in self.peers.verified() {
-            self.enforce_score(peer, now);
-        }
+        // Bans follow only from the node's own Reject verdicts (see `report`): gossipsub's score
+        // also moves for benign reasons at start-up, which banned honest validators.
 
         let closed: Vec<InboundRequestId> =
             self.inbound.iter().filter(|(_, p)| !p.channel.is_open()).map(|(id, _)| *id).collect();
