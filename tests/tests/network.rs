@@ -55,7 +55,20 @@ async fn four_validators_commit_transfers_final_everywhere() {
     // Goal: under 1 s at low load; the bound is 3x.
     assert!(latency < Duration::from_secs(3), "finality took {latency:?}");
     hashes.push(last.hash());
-    let height = result.height.unwrap();
+    // Transfers sent with wait "none" may reach the proposer a block later than the last one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut height = result.height.unwrap();
+    for hash in &hashes {
+        loop {
+            let info = client.get_transaction(hash).await.unwrap();
+            if info.status.as_str() == "committed" {
+                height = height.max(info.height.unwrap_or(0));
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "transfer {hash} not committed: {}", info.status.as_str());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     net.wait_height(height).await;
     for i in 0..4 {
         for hash in &hashes {
