@@ -222,8 +222,7 @@ impl Driver {
             evidence_log: parts.evidence_log,
             metrics: parts.metrics,
             sync: sync::SyncState::default(),
-            // Unique across restarts: re-sent messages must not look like gossip already seen.
-            seq: now_ms().saturating_mul(1_000),
+            seq: 0,
             last_progress: Instant::now(),
             peers: 0,
         };
