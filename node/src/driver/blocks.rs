@@ -1,6 +1,6 @@
 //! Building, validating and committing blocks.
 
-use super::{now_ms, Candidate, Driver, Fatal};
+use super::{now_ms, Candidate, Driver, Fatal, PendingDecision};
 use crate::views::block_view;
 use std::sync::Arc;
 use tally_consensus::{BlockHash, CommitCertificate, Input};
@@ -139,7 +139,7 @@ impl Driver {
     ) -> Result<Option<Input>, Fatal> {
         let Some(candidate) = self.candidates.get(&hash).cloned() else {
             info!(height, "decided a block this node has not received; fetching it from peers");
-            self.pending_decision = Some((height, hash, certificate));
+            self.pending_decision = Some(PendingDecision { height, round, block_hash: hash, certificate });
             self.sync.heard_height(height);
             return Ok(None);
         };
@@ -152,6 +152,23 @@ impl Driver {
         // Deciding with the validators means this node is at the tip, whatever peers claimed.
         self.head_tx.send_modify(|h| h.syncing = false);
         Ok(Some(Input::StartHeight { height: height + 1 }))
+    }
+
+    /// Commits a pending decision once its block has arrived by gossip (the proposal can come
+    /// after the precommits that decided it: gossip does not keep order across relays).
+    pub(super) async fn complete_pending_decision(&mut self) -> Result<(), Fatal> {
+        let arrived = self.pending_decision.as_ref().is_some_and(|p| {
+            p.height == self.ledger.height() + 1 && self.candidates.contains_key(&p.block_hash)
+        });
+        if !arrived {
+            return Ok(());
+        }
+        let Some(p) = self.pending_decision.take() else { return Ok(()) };
+        info!(height = p.height, "the decided block arrived by gossip");
+        if let Some(input) = self.decided(p.height, p.round, p.block_hash, p.certificate).await? {
+            self.feed(input).await?;
+        }
+        Ok(())
     }
 
     /// Commits a final block: one synced store write, then memory, the mempool, subscribers.

@@ -101,6 +101,14 @@ pub(crate) struct Candidate {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// A block decided before this node received it.
+pub(crate) struct PendingDecision {
+    pub(crate) height: u64,
+    pub(crate) round: u32,
+    pub(crate) block_hash: BlockHash,
+    pub(crate) certificate: CommitCertificate,
+}
+
 /// What the driver needs to start.
 pub struct DriverParts {
     /// The pure core, new or restored.
@@ -164,8 +172,8 @@ pub struct Driver {
     /// A proposal this node owes for `(height, round)`, built when transfers arrive or the
     /// empty-block interval passes.
     owed_proposal: Option<(u64, u32)>,
-    /// A decision whose block must come by sync.
-    pending_decision: Option<(u64, BlockHash, CommitCertificate)>,
+    /// A decision whose block has not arrived: it comes by sync, or late by gossip.
+    pending_decision: Option<PendingDecision>,
     head_tx: watch::Sender<Head>,
     blocks_tx: broadcast::Sender<Arc<BlockView>>,
     evidence: Vec<EvidenceView>,
@@ -273,6 +281,7 @@ impl Driver {
                 },
                 _ = tokio::time::sleep_until(deadline) => {
                     for input in self.timers.due(Instant::now()) {
+                        debug!(?input, "timeout");
                         self.feed(input).await?;
                     }
                 }
@@ -374,6 +383,7 @@ impl Driver {
             self.sync.heard_height(height.saturating_sub(1));
         }
         let rejections = self.feed(input).await?;
+        self.complete_pending_decision().await?;
         Ok(match rejections.first() {
             None => Verdict::Accept,
             Some(r) if r.is_misbehaviour() => {
@@ -439,6 +449,12 @@ impl Driver {
     }
 
     async fn broadcast(&mut self, message: SignedMessage) {
+        match &message {
+            SignedMessage::Proposal(p) => debug!(height = p.height, round = p.round, "broadcast proposal"),
+            SignedMessage::Vote(v) => {
+                debug!(height = v.height, round = v.round, kind = ?v.kind, nil = v.block_hash.is_none(), "broadcast vote")
+            }
+        }
         let envelope = match message {
             SignedMessage::Proposal(proposal) => match self.candidates.get(&proposal.block_hash) {
                 Some(candidate) => ConsensusMessage::Proposal { proposal, block: candidate.bytes.clone() },

@@ -19,6 +19,12 @@ use tracing::{debug, info, warn};
 const SYNCING_GAP: u64 = 5;
 /// How long a peer that served bad or no blocks is not asked again.
 const PEER_PENALTY: Duration = Duration::from_secs(30);
+/// How long a peer has to tell its height: a stalled peer must not hold up catching up.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a peer has to serve a range of blocks.
+const BLOCKS_TIMEOUT: Duration = Duration::from_secs(10);
+/// Peers asked for blocks in one sync round, best first, until one serves them.
+const FETCH_ATTEMPTS: usize = 2;
 /// How often peers are asked for their height when nothing suggests we are behind.
 const STATUS_POLL: Duration = Duration::from_secs(3);
 
@@ -41,7 +47,8 @@ pub(super) struct SyncState {
 /// The result of one background sync round.
 pub(super) struct SyncResult {
     statuses: Vec<(PeerId, u64)>,
-    fetched: Option<(PeerId, Result<Vec<SyncedBlock>, String>)>,
+    /// Block requests in the order made: failures, then at most one peer that served blocks.
+    fetched: Vec<(PeerId, Result<Vec<SyncedBlock>, String>)>,
 }
 
 impl SyncState {
@@ -90,6 +97,29 @@ async fn ask(
     SyncResponse::decode(&bytes, max_bytes).map_err(|e| e.to_string())
 }
 
+/// Asks every peer for its committed height at once; a peer that does not answer in time is
+/// left out.
+async fn poll_statuses(network: &NetworkHandle, peers: Vec<PeerId>, max_bytes: usize) -> Vec<(PeerId, u64)> {
+    let mut asks = tokio::task::JoinSet::new();
+    for peer in peers {
+        let network = network.clone();
+        asks.spawn(async move {
+            let answer = tokio::time::timeout(STATUS_TIMEOUT, ask(&network, peer, SyncRequest::Status, max_bytes)).await;
+            match answer {
+                Ok(Ok(SyncResponse::Status { height, .. })) => Some((peer, height)),
+                _ => None,
+            }
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(answer) = asks.join_next().await {
+        if let Ok(Some(status)) = answer {
+            statuses.push(status);
+        }
+    }
+    statuses
+}
+
 impl Driver {
     /// Starts a background sync round when one is due: poll statuses, fetch from the best peer.
     pub(super) fn maybe_sync(&mut self, results: &mpsc::Sender<SyncResult>) {
@@ -110,27 +140,25 @@ impl Driver {
         let max_bytes = self.genesis.params.max_block_bytes as usize + 64 * 1024;
         let results = results.clone();
         tokio::spawn(async move {
-            let mut statuses = Vec::new();
-            for peer in peers {
-                if let Ok(SyncResponse::Status { height, .. }) =
-                    ask(&network, peer, SyncRequest::Status, max_bytes).await
-                {
-                    statuses.push((peer, height));
+            let statuses = poll_statuses(&network, peers, max_bytes).await;
+            let mut ahead: Vec<(PeerId, u64)> = statuses.iter().filter(|(_, h)| *h > height).copied().collect();
+            ahead.sort_by_key(|(_, h)| std::cmp::Reverse(*h));
+            // The best peer first; if it fails, the next one, so one stalled peer costs one timeout.
+            let mut fetched = Vec::new();
+            for (peer, _) in ahead.into_iter().take(FETCH_ATTEMPTS) {
+                let request = SyncRequest::Blocks { from: height + 1, max_blocks: MAX_SYNC_BLOCKS };
+                let result = match tokio::time::timeout(BLOCKS_TIMEOUT, ask(&network, peer, request, max_bytes)).await {
+                    Ok(Ok(SyncResponse::Blocks(blocks))) => Ok(blocks),
+                    Ok(Ok(_)) => Err("answered a block request with a status".to_string()),
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err("no blocks within the timeout".to_string()),
+                };
+                let served = matches!(&result, Ok(blocks) if !blocks.is_empty());
+                fetched.push((peer, result));
+                if served {
+                    break;
                 }
             }
-            let best = statuses.iter().filter(|(_, h)| *h > height).max_by_key(|(_, h)| *h).copied();
-            let fetched = match best {
-                Some((peer, _)) => {
-                    let request = SyncRequest::Blocks { from: height + 1, max_blocks: MAX_SYNC_BLOCKS };
-                    let result = match ask(&network, peer, request, max_bytes).await {
-                        Ok(SyncResponse::Blocks(blocks)) => Ok(blocks),
-                        Ok(_) => Err("answered a block request with a status".to_string()),
-                        Err(e) => Err(e),
-                    };
-                    Some((peer, result))
-                }
-                None => None,
-            };
             let _ = results.send(SyncResult { statuses, fetched }).await;
         });
     }
@@ -147,7 +175,7 @@ impl Driver {
             }
         }
         let start_height = self.ledger.height();
-        if let Some((peer, fetched)) = result.fetched {
+        for (peer, fetched) in result.fetched {
             let blocks = match fetched {
                 Ok(blocks) if !blocks.is_empty() => blocks,
                 Ok(_) => {
