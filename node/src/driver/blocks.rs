@@ -157,9 +157,10 @@ impl Driver {
     /// Commits a pending decision once its block has arrived by gossip (the proposal can come
     /// after the precommits that decided it: gossip does not keep order across relays).
     pub(super) async fn complete_pending_decision(&mut self) -> Result<(), Fatal> {
-        let arrived = self.pending_decision.as_ref().is_some_and(|p| {
-            p.height == self.ledger.height() + 1 && self.candidates.contains_key(&p.block_hash)
-        });
+        let arrived = self
+            .pending_decision
+            .as_ref()
+            .is_some_and(|p| p.height == self.ledger.height() + 1 && self.candidates.contains_key(&p.block_hash));
         if !arrived {
             return Ok(());
         }

@@ -181,6 +181,7 @@ pub struct Driver {
     evidence_log: PathBuf,
     metrics: NodeMetrics,
     sync: sync::SyncState,
+    /// Envelope sequence number: makes every (re-)broadcast a distinct gossip message.
     seq: u64,
     last_progress: Instant,
     peers: usize,
@@ -230,7 +231,10 @@ impl Driver {
             evidence_log: parts.evidence_log,
             metrics: parts.metrics,
             sync: sync::SyncState::default(),
-            seq: 0,
+            // Unique across restarts: a restarted node re-sends its restored messages, and with a
+            // seq starting over they would be byte-identical to what it sent in its previous life
+            // and dropped by peers' gossip duplicate caches.
+            seq: now_ms().saturating_mul(1_000),
             last_progress: Instant::now(),
             peers: 0,
         };

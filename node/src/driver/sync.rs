@@ -104,7 +104,8 @@ async fn poll_statuses(network: &NetworkHandle, peers: Vec<PeerId>, max_bytes: u
     for peer in peers {
         let network = network.clone();
         asks.spawn(async move {
-            let answer = tokio::time::timeout(STATUS_TIMEOUT, ask(&network, peer, SyncRequest::Status, max_bytes)).await;
+            let answer =
+                tokio::time::timeout(STATUS_TIMEOUT, ask(&network, peer, SyncRequest::Status, max_bytes)).await;
             match answer {
                 Ok(Ok(SyncResponse::Status { height, .. })) => Some((peer, height)),
                 _ => None,
