@@ -28,7 +28,9 @@ use tally_rpc::RpcClient;
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
-    let path = dir.join(name);
+    // A binary of this crate (`tally-load`) runs from the profile directory itself.
+    let beside = exe.parent().map(|d| d.join(name)).filter(|p| p.exists());
+    let path = beside.unwrap_or_else(|| dir.join(name));
     assert!(
         path.exists(),
         "{} not found: build the binaries first (`cargo build --workspace --bins`, which `make test` does)",
@@ -105,6 +107,11 @@ impl Node {
     /// True while the process is stopped by [`Net::pause`].
     pub fn is_paused(&self) -> bool {
         self.paused
+    }
+
+    /// The process id while the process runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 }
 

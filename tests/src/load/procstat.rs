@@ -1,0 +1,95 @@
+//! CPU time and memory of node processes, from Linux's `/proc`.
+
+use serde::Serialize;
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+/// User plus system CPU seconds used so far by process `pid`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime and stime are fields 14 and 15.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / TICKS_PER_SECOND)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmHWM`, `VmRSS`), in MiB.
+fn status_mib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Resets the peak resident set size of `pid` (best effort: needs permission to write
+/// `/proc/<pid>/clear_refs`).
+pub fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// One node's figures over a phase.
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeUsage {
+    /// The node's index.
+    pub node: usize,
+    /// Its process id.
+    pub pid: u32,
+    /// CPU seconds (user + system) used during the phase.
+    pub cpu_seconds: f64,
+    /// Average CPU use over the phase, in cores (1.0 = one core busy).
+    pub cpu_cores: f64,
+    /// Peak resident set size (VmHWM), MiB: over the phase if it could be reset at its start,
+    /// else over the process's life.
+    pub peak_rss_mib: f64,
+    /// Whether `peak_rss_mib` covers only the phase.
+    pub peak_reset: bool,
+    /// Resident set size at the end of the phase, MiB.
+    pub rss_mib: f64,
+}
+
+/// CPU counters taken at the start of a phase.
+pub struct Start {
+    cpu: Vec<Option<f64>>,
+    reset: Vec<bool>,
+    at: std::time::Instant,
+}
+
+/// Takes the counters of `pids` and resets their peak RSS.
+pub fn start(pids: &[u32]) -> Start {
+    Start {
+        cpu: pids.iter().map(|&p| cpu_seconds(p)).collect(),
+        reset: pids.iter().map(|&p| reset_peak(p)).collect(),
+        at: std::time::Instant::now(),
+    }
+}
+
+/// The figures of `pids` since `start`; processes that cannot be read are left out.
+pub fn finish(pids: &[u32], start: &Start) -> Vec<NodeUsage> {
+    let elapsed = start.at.elapsed().as_secs_f64().max(1e-9);
+    pids.iter()
+        .enumerate()
+        .filter_map(|(node, &pid)| {
+            let before = start.cpu.get(node).copied().flatten()?;
+            let cpu = cpu_seconds(pid)? - before;
+            Some(NodeUsage {
+                node,
+                pid,
+                cpu_seconds: round(cpu, 2),
+                cpu_cores: round(cpu / elapsed, 2),
+                peak_rss_mib: round(status_mib(pid, "VmHWM:")?, 1),
+                peak_reset: start.reset.get(node).copied().unwrap_or(false),
+                rss_mib: round(status_mib(pid, "VmRSS:")?, 1),
+            })
+        })
+        .collect()
+}
+
+/// `value` rounded to `digits` decimals.
+pub fn round(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
+}
