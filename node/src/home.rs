@@ -98,6 +98,11 @@ impl Home {
         self.data().join("signed.jsonl")
     }
 
+    /// `data/candidates/`: candidate blocks saved before voting for them.
+    pub fn candidate_blocks(&self) -> PathBuf {
+        self.data().join("candidates")
+    }
+
     /// `data/evidence.jsonl`.
     pub fn evidence_log(&self) -> PathBuf {
         self.data().join("evidence.jsonl")

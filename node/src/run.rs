@@ -3,7 +3,7 @@
 
 use crate::api::NodeRpc;
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverEvent, DriverParts, SyncServer, CONSENSUS_CHANNEL_CAPACITY};
+use crate::driver::{Driver, DriverEvent, DriverParts, SavedBlocks, SyncServer, CONSENSUS_CHANNEL_CAPACITY};
 use crate::home::{read_key, Home};
 use crate::mempool_actor::{MempoolActor, MempoolHandle};
 use crate::metrics::NodeMetrics;
@@ -131,6 +131,7 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
         validators,
         validator_key,
         signing,
+        saved_blocks: SavedBlocks::open(home.candidate_blocks())?,
         mempool: mempool.clone(),
         network: network.clone(),
         timing: config.consensus.clone(),

@@ -70,6 +70,8 @@ impl Driver {
         let hash = block.hash().0;
         debug!(height, round, transfers = block.transfers.len(), "built a block");
         let bytes = block.encode();
+        let saved = &self.saved_blocks;
+        tokio::task::block_in_place(|| saved.save(height, &hash, &bytes)).map_err(Fatal::SaveBlock)?;
         self.candidates.insert(hash, Arc::new(Candidate { block, bytes }));
         self.executions.insert(hash, execution);
         Ok(Input::ProposeBlock { height, round, block_hash: hash })
@@ -101,30 +103,33 @@ impl Driver {
         tokio::task::block_in_place(|| ledger.validate(header, &verified)).map_err(|e| e.to_string())
     }
 
-    /// The core asks whether a proposed block is valid.
-    pub(super) async fn validate_candidate(&mut self, height: u64, hash: &BlockHash) -> bool {
+    /// The core asks whether a proposed block is valid. A valid block is saved to disk before
+    /// the answer (the core votes for it next).
+    pub(super) async fn validate_candidate(&mut self, height: u64, hash: &BlockHash) -> Result<bool, Fatal> {
         if self.executions.contains_key(hash) {
-            return true;
+            return Ok(true);
         }
         let Some(candidate) = self.candidates.get(hash).cloned() else {
             debug!(height, "asked to validate a block this node does not have");
-            return false;
+            return Ok(false);
         };
         if candidate.block.header.height != height || height != self.ledger.height() + 1 {
-            return false;
+            return Ok(false);
         }
         if candidate.block.header.time_ms > now_ms() + MAX_CLOCK_DRIFT_MS {
             warn!(height, "proposed block is more than 5 s ahead of this node's clock");
-            return false;
+            return Ok(false);
         }
         match self.execute_candidate(&candidate).await {
             Ok(execution) => {
+                let saved = &self.saved_blocks;
+                tokio::task::block_in_place(|| saved.save(height, hash, &candidate.bytes)).map_err(Fatal::SaveBlock)?;
                 self.executions.insert(*hash, execution);
-                true
+                Ok(true)
             }
             Err(reason) => {
                 warn!(height, %reason, "proposed block is invalid");
-                false
+                Ok(false)
             }
         }
     }
@@ -191,6 +196,7 @@ impl Driver {
         self.last_commit = certificate_bytes;
         self.pending_decision = None;
         self.candidates.retain(|_, c| c.block.header.height > height);
+        self.saved_blocks.prune_through(height);
         self.executions.clear();
         self.timers.prune_below(height + 1);
         let transfers = Arc::new(block.transfers.clone());

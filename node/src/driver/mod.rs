@@ -4,6 +4,7 @@
 //! write, catch up from peers.
 
 mod blocks;
+mod saved_blocks;
 mod sync;
 mod timers;
 
@@ -27,6 +28,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
+pub use saved_blocks::SavedBlocks;
 pub use sync::SyncServer;
 pub use timers::Timers;
 
@@ -82,6 +84,10 @@ pub enum Fatal {
     /// Persisting signing state failed: signing further could break safety.
     #[error("cannot persist signing state: {0}")]
     Signing(#[from] crate::home::HomeError),
+    /// Saving a candidate block failed: voting for a block this node might lose could leave a
+    /// decided block that nobody holds.
+    #[error("cannot save a candidate block: {0}")]
+    SaveBlock(crate::home::HomeError),
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] tally_ledger::store::StoreError),
@@ -129,6 +135,8 @@ pub struct DriverParts {
     pub validator_key: Option<PublicKey>,
     /// Crash-safe signing state.
     pub signing: SigningStore,
+    /// Candidate blocks saved before voting for them.
+    pub saved_blocks: SavedBlocks,
     /// The mempool.
     pub mempool: MempoolHandle,
     /// The network.
@@ -163,6 +171,7 @@ pub struct Driver {
     validators: ValidatorSet,
     validator_key: Option<PublicKey>,
     signing: SigningStore,
+    saved_blocks: SavedBlocks,
     mempool: MempoolHandle,
     network: NetworkHandle,
     timing: ConsensusTiming,
@@ -207,7 +216,7 @@ impl Driver {
         let (head_tx, head_rx) = watch::channel(head);
         let (blocks_tx, _) = broadcast::channel(BLOCKS_CHANNEL_CAPACITY);
         let (evidence_tx, evidence_rx) = watch::channel(Arc::new(parts.evidence.clone()));
-        let driver = Driver {
+        let mut driver = Driver {
             core: parts.core,
             ledger: parts.ledger,
             last_commit: parts.last_commit,
@@ -216,6 +225,7 @@ impl Driver {
             validators: parts.validators,
             validator_key: parts.validator_key,
             signing: parts.signing,
+            saved_blocks: parts.saved_blocks,
             mempool: parts.mempool,
             network: parts.network,
             timing: parts.timing,
@@ -238,6 +248,7 @@ impl Driver {
             last_progress: Instant::now(),
             peers: 0,
         };
+        driver.load_saved_blocks();
         let outputs = DriverOutputs { head: head_rx, blocks: blocks_tx, evidence: evidence_rx };
         let task = tokio::spawn(driver.run(parts.initial_outputs, events, shutdown));
         (outputs, task)
@@ -398,6 +409,20 @@ impl Driver {
         })
     }
 
+    /// Loads the candidate blocks saved before a restart (see [`SavedBlocks`]).
+    fn load_saved_blocks(&mut self) {
+        let max = self.genesis.params.max_block_bytes as usize;
+        for saved in self.saved_blocks.load_above(self.ledger.height()) {
+            match Block::decode(&saved.bytes, max) {
+                Ok(block) if block.header.height == saved.height => {
+                    debug!(height = saved.height, "loaded a saved candidate block");
+                    self.keep_candidate(block, saved.bytes);
+                }
+                _ => warn!(height = saved.height, "saved candidate block does not decode; skipped"),
+            }
+        }
+    }
+
     fn keep_candidate(&mut self, block: Block, bytes: Vec<u8>) {
         if self.candidates.len() >= CANDIDATE_BLOCKS_KEPT {
             // Keep the lowest heights: they are the ones about to be needed.
@@ -437,7 +462,7 @@ impl Driver {
                     }
                 }
                 Output::ValidateBlock { height, block_hash, .. } => {
-                    let valid = self.validate_candidate(height, &block_hash).await;
+                    let valid = self.validate_candidate(height, &block_hash).await?;
                     queue.push_back(Input::BlockVerdict { height, block_hash, valid });
                 }
                 Output::Decided { height, round, block_hash, certificate } => {
