@@ -199,6 +199,16 @@ impl Net {
         self.dir.as_ref().map(|d| d.path()).unwrap_or_else(|| Path::new("."))
     }
 
+    /// Node `i`'s home directory (`<dir>/node<i>` for a validator).
+    pub fn home(&self, i: usize) -> &Path {
+        &self.nodes[i].home
+    }
+
+    /// Node `i`'s P2P address, `/ip4/127.0.0.1/tcp/<port>`.
+    pub fn p2p_addr(&self, i: usize) -> String {
+        format!("/ip4/127.0.0.1/tcp/{}", self.nodes[i].p2p_port)
+    }
+
     /// Adds a full node (no consensus key) that knows every validator; not started.
     pub fn add_full_node(&mut self) -> usize {
         let index = self.nodes.len();
