@@ -44,6 +44,7 @@ async fn main() -> ExitCode {
             }
             (Mode::Equivocate, None) => Err("--mode equivocate needs --key".to_string()),
             (Mode::Abuse, _) => byz::abuse::run(&chain, &args.listen, &args.peers, duration).await,
+            (Mode::Observe, _) => byz::observe(&chain, &args.listen, &args.peers, duration).await,
         }
     };
     // A hard stop a little after the duration, whatever the network does.
@@ -55,6 +56,7 @@ async fn main() -> ExitCode {
     let mode = match args.mode {
         Mode::Equivocate => "equivocate",
         Mode::Abuse => "abuse",
+        Mode::Observe => "observe",
     };
     match outcome {
         Ok(counts) => {

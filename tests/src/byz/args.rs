@@ -38,6 +38,8 @@ pub enum Mode {
     Equivocate,
     /// Publish junk, oversize messages, forged votes, far-future votes, forged transfers.
     Abuse,
+    /// The control: follow gossip and answer sync status requests, publish nothing.
+    Observe,
 }
 
 impl Args {

@@ -1,6 +1,7 @@
 //! The pieces of `tally-byz`, a misbehaving peer built from the project's own libraries: the
 //! chain it joins ([`Chain`]), its libp2p identity and connections ([`connect`]), the
-//! per-kind message counters ([`Counts`]) and the two behaviours, [`equivocate`] and [`abuse`].
+//! per-kind message counters ([`Counts`]), the two misbehaviours, [`equivocate`] and [`abuse`],
+//! and a well-behaved control, [`observe`].
 //!
 //! Nothing here trusts network data: every decode is checked, nothing unwraps.
 
@@ -160,6 +161,25 @@ pub async fn handle_event(
             None
         }
     }
+}
+
+/// `--mode observe`, the control: a well-behaved silent peer that follows gossip and answers
+/// sync requests (claiming nothing) until `duration` has passed. Its counts show what honest
+/// nodes send a peer that does nothing wrong.
+pub async fn observe(
+    chain: &Chain,
+    listen: &Multiaddr,
+    peers: &[Multiaddr],
+    duration: Duration,
+) -> Result<Counts, String> {
+    let deadline = tokio::time::Instant::now() + duration;
+    let mut counts = Counts::default();
+    let mut joined = connect(chain, listen, peers).await?;
+    println!("tally-byz: peer id {} observing", joined.peer_id);
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    drain_for(&mut joined, left, &mut counts, Some(chain)).await;
+    joined.network.shutdown().await;
+    Ok(counts)
 }
 
 /// The height and round of a consensus message.
