@@ -3,7 +3,9 @@
 
 use crate::api::NodeRpc;
 use crate::config::NodeConfig;
-use crate::driver::{Driver, DriverEvent, DriverParts, SavedBlocks, SyncServer, CONSENSUS_CHANNEL_CAPACITY};
+use crate::driver::{
+    Driver, DriverEvent, DriverParts, SavedBlocks, SyncServer, CONSENSUS_CHANNEL_CAPACITY, EVIDENCE_KEPT,
+};
 use crate::home::{read_key, Home};
 use crate::mempool_actor::{MempoolActor, MempoolHandle};
 use crate::metrics::NodeMetrics;
@@ -34,15 +36,20 @@ pub fn validator_set(genesis: &Genesis) -> anyhow::Result<ValidatorSet> {
     ValidatorSet::new(validators).map_err(|e| anyhow::anyhow!("genesis validators: {e}"))
 }
 
+/// The newest [`EVIDENCE_KEPT`] entries of `evidence.jsonl`.
 fn load_evidence(home: &Home) -> Vec<EvidenceView> {
     let Ok(text) = std::fs::read_to_string(home.evidence_log()) else { return Vec::new() };
-    text.lines()
+    let mut evidence: Vec<EvidenceView> = text
+        .lines()
         .filter_map(|line| {
             let value: serde_json::Value = serde_json::from_str(line).ok()?;
             let decode = |k: &str| SignedMessage::decode(&hex::decode(value[k].as_str()?).ok()?).ok();
             Evidence::from_pair(&decode("first")?, &decode("second")?).map(|e| evidence_view(&e))
         })
-        .collect()
+        .collect();
+    let excess = evidence.len().saturating_sub(EVIDENCE_KEPT);
+    evidence.drain(..excess);
+    evidence
 }
 
 /// Runs the node until a signal or a fatal error.

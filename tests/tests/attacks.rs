@@ -52,10 +52,8 @@ async fn zero_amounts_and_double_spends_are_refused_and_nothing_is_lost() {
     let spend_y = transfer(&dev_key(4), y, 1_000, 1, before.nonce);
     let (client_a, client_b) = (net.client(0), net.client(2));
     let (bytes_x, bytes_y) = (spend_x.encode(), spend_y.encode());
-    let (a, b) = tokio::join!(
-        client_a.send_transaction(&bytes_x, Wait::None),
-        client_b.send_transaction(&bytes_y, Wait::None)
-    );
+    let (a, b) =
+        tokio::join!(client_a.send_transaction(&bytes_x, Wait::None), client_b.send_transaction(&bytes_y, Wait::None));
     assert!(a.is_ok() || b.is_ok(), "at least one of the two is accepted: {a:?} {b:?}");
 
     // Wait until one of them is final (goal: a few blocks; bound 30 s).

@@ -38,6 +38,8 @@ pub const CONSENSUS_CHANNEL_CAPACITY: usize = 1024;
 pub const BLOCKS_CHANNEL_CAPACITY: usize = 256;
 /// Blocks kept for heights not yet committed (proposals received), at most.
 const CANDIDATE_BLOCKS_KEPT: usize = 64;
+/// Evidence entries kept in memory for `getEvidence` (the newest; `evidence.jsonl` keeps all).
+pub const EVIDENCE_KEPT: usize = 1_000;
 /// Without progress for this long, the driver re-gossips its current messages.
 const STALL_REBROADCAST: Duration = Duration::from_secs(2);
 
@@ -310,9 +312,11 @@ impl Driver {
                 }
                 result = sync_rx.recv() => {
                     if let Some(result) = result {
-                        self.on_sync_result(result).await?;
-                        // Still behind: fetch the next range now rather than at the next tick.
-                        self.maybe_sync(&sync_tx);
+                        // Blocks came and more may wait: fetch the next range now rather than at
+                        // the next tick (a round that brought nothing waits for the tick).
+                        if self.on_sync_result(result).await? {
+                            self.maybe_sync(&sync_tx);
+                        }
                     }
                 }
                 _ = tick.tick() => {
@@ -394,10 +398,12 @@ impl Driver {
             Input::Vote(v) => v.height,
             _ => 0,
         };
-        if height > self.ledger.height() + 1 {
+        let rejections = self.feed(input).await?;
+        // A correctly signed message of a later height hints that this node is behind; a
+        // refused one (forged, or absurdly far ahead) hints nothing.
+        if rejections.is_empty() && height > self.ledger.height() + 1 {
             self.sync.heard_height(height.saturating_sub(1));
         }
-        let rejections = self.feed(input).await?;
         self.complete_pending_decision().await?;
         Ok(match rejections.first() {
             None => Verdict::Accept,
@@ -522,6 +528,9 @@ impl Driver {
         });
         if let Err(e) = append_line(&self.evidence_log, &line.to_string()) {
             warn!(error = %e, "evidence not written to disk");
+        }
+        if self.evidence.len() >= EVIDENCE_KEPT {
+            self.evidence.remove(0);
         }
         self.evidence.push(view);
         self.evidence_tx.send_replace(Arc::new(self.evidence.clone()));

@@ -165,8 +165,8 @@ impl Driver {
     }
 
     /// Verifies and commits fetched blocks in order; a peer that sends anything invalid is
-    /// penalised and its claims forgotten.
-    pub(super) async fn on_sync_result(&mut self, result: SyncResult) -> Result<(), Fatal> {
+    /// penalised and its claims forgotten. True when blocks were committed.
+    pub(super) async fn on_sync_result(&mut self, result: SyncResult) -> Result<bool, Fatal> {
         self.sync.in_flight = false;
         for (peer, height) in result.statuses {
             if let Some(info) = self.sync.peers.get_mut(&peer) {
@@ -203,7 +203,8 @@ impl Driver {
             info!(from = start_height, to = height, "caught up from peers");
             self.feed(Input::StartHeight { height: height + 1 }).await?;
         }
-        if self.sync.heard <= height {
+        // The hint is spent once reached, or when no peer confirms a higher height.
+        if self.sync.heard <= height || self.sync.best_height() <= height {
             self.sync.heard = 0;
         }
         let syncing = self.sync.is_behind(height);
@@ -212,7 +213,7 @@ impl Driver {
             h.syncing = syncing;
             h.best_peer_height = best;
         });
-        Ok(())
+        Ok(height > start_height)
     }
 
     /// Verifies one fetched block and commits it. `Ok(Err(reason))`: the block is invalid.
