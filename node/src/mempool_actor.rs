@@ -16,8 +16,10 @@ use tally_p2p::{MessageId, NetworkHandle, PeerId, Topic, Verdict};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, warn};
 
-/// Capacity of the mempool's command channel.
+/// Capacity of the mempool's channel of client and gossip traffic.
 pub const MEMPOOL_CHANNEL_CAPACITY: usize = 4096;
+/// Capacity of the consensus driver's channel (reap, verify, commit), served first.
+const CONTROL_CHANNEL_CAPACITY: usize = 64;
 /// How long accepted transfers wait to be gossiped together.
 const GOSSIP_FLUSH: Duration = Duration::from_millis(10);
 /// How many final outcomes (expired, replaced) are remembered for `getTransaction`.
@@ -48,7 +50,11 @@ enum Command {
 /// The handle other components use.
 #[derive(Clone)]
 pub struct MempoolHandle {
+    /// Client and gossip traffic.
     tx: mpsc::Sender<Command>,
+    /// The driver's requests: served before any queued traffic, so that building, validating
+    /// and committing blocks never waits behind a backlog of submissions.
+    control: mpsc::Sender<Command>,
     /// The number of transfers waiting, updated after every change.
     pub size: watch::Receiver<usize>,
 }
@@ -65,19 +71,32 @@ impl MempoolHandle {
         rx.await.map_err(|_| MempoolStopped)
     }
 
+    async fn ask_control<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, MempoolStopped> {
+        let (reply, rx) = oneshot::channel();
+        self.control.send(make(reply)).await.map_err(|_| MempoolStopped)?;
+        rx.await.map_err(|_| MempoolStopped)
+    }
+
     /// Admits a transfer from a client (checks in SPEC order; the signature once).
     pub async fn submit(&self, transfer: Transfer) -> Result<Result<Admission, RejectReason>, MempoolStopped> {
         self.ask(|reply| Command::Submit { transfer, reply }).await
     }
 
-    /// Hands a gossiped batch to the pool; it reports the verdict to the network itself.
-    pub async fn gossip(&self, data: Vec<u8>, source: PeerId, message_id: MessageId) -> Result<(), MempoolStopped> {
-        self.tx.send(Command::Gossip { data, source, message_id }).await.map_err(|_| MempoolStopped)
+    /// Hands a gossiped batch to the pool, which reports the verdict to the network itself.
+    /// Never waits: when the pool is backed up the batch is dropped (`Ok(false)`), unreported,
+    /// and gossipsub forgets it after its validation window — past saturation the node sheds
+    /// gossip rather than delay the consensus messages routed beside it.
+    pub fn gossip(&self, data: Vec<u8>, source: PeerId, message_id: MessageId) -> Result<bool, MempoolStopped> {
+        match self.tx.try_send(Command::Gossip { data, source, message_id }) {
+            Ok(()) => Ok(true),
+            Err(mpsc::error::TrySendError::Full(_)) => Ok(false),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(MempoolStopped),
+        }
     }
 
     /// Up to `max` transfers ready for a block.
     pub async fn reap(&self, max: usize) -> Result<Vec<VerifiedTransfer>, MempoolStopped> {
-        self.ask(|reply| Command::Reap { max, reply }).await
+        self.ask_control(|reply| Command::Reap { max, reply }).await
     }
 
     /// Verifies a proposed block's transfers: those already in the pool are not checked again,
@@ -86,17 +105,17 @@ impl MempoolHandle {
         &self,
         transfers: Vec<Transfer>,
     ) -> Result<Result<Vec<VerifiedTransfer>, usize>, MempoolStopped> {
-        self.ask(|reply| Command::VerifyBlock { transfers, reply }).await
+        self.ask_control(|reply| Command::VerifyBlock { transfers, reply }).await
     }
 
     /// Tells the pool a block committed.
     pub async fn committed(&self, height: u64, transfers: Arc<Vec<Transfer>>) -> Result<(), MempoolStopped> {
-        self.tx.send(Command::Committed { height, transfers }).await.map_err(|_| MempoolStopped)
+        self.control.send(Command::Committed { height, transfers }).await.map_err(|_| MempoolStopped)
     }
 
     /// Drops transfers a proposer found inapplicable.
     pub async fn drop_transfers(&self, hashes: Vec<Hash>) -> Result<(), MempoolStopped> {
-        self.tx.send(Command::Drop { hashes }).await.map_err(|_| MempoolStopped)
+        self.control.send(Command::Drop { hashes }).await.map_err(|_| MempoolStopped)
     }
 
     /// What the pool knows of `hash`.
@@ -137,6 +156,7 @@ impl MempoolActor {
         committed_height: u64,
     ) -> MempoolHandle {
         let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
+        let (control, control_rx) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         let (size_tx, size) = watch::channel(0);
         let actor = MempoolActor {
             pool: Mempool::new(config),
@@ -151,20 +171,25 @@ impl MempoolActor {
             metrics,
             next_height: committed_height + 1,
         };
-        tokio::spawn(actor.run(rx));
-        MempoolHandle { tx, size }
+        tokio::spawn(actor.run(control_rx, rx));
+        MempoolHandle { tx, control, size }
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+    async fn run(mut self, mut control: mpsc::Receiver<Command>, mut rx: mpsc::Receiver<Command>) {
         let mut flush = tokio::time::interval(GOSSIP_FLUSH);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                command = rx.recv() => match command {
+                biased;
+                command = control.recv() => match command {
                     Some(command) => self.handle(command).await,
                     None => break,
                 },
                 _ = flush.tick(), if !self.outgoing.is_empty() => self.flush_gossip().await,
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
             }
         }
         debug!("mempool stopped");

@@ -21,7 +21,7 @@ use tally_ledger::Genesis;
 use tally_p2p::{max_message_bytes_for, Keypair, Multiaddr, Network, NetworkConfig, NetworkEvent, Topic};
 use tally_rpc::{EvidenceView, RpcMetrics, RpcServer};
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// Loads the genesis of a home.
 pub fn load_genesis(home: &Home) -> anyhow::Result<Genesis> {
@@ -220,7 +220,14 @@ async fn route(
                 driver.send(DriverEvent::Gossip { data, source, message_id }).await.is_ok()
             }
             NetworkEvent::Gossip { topic: Topic::Transfers, source, message_id, data } => {
-                mempool.gossip(data, source, message_id).await.is_ok()
+                match mempool.gossip(data, source, message_id) {
+                    Ok(true) => true,
+                    Ok(false) => {
+                        debug!("mempool backed up: a transfer batch from gossip is dropped");
+                        true
+                    }
+                    Err(_) => false,
+                }
             }
             NetworkEvent::PeerConnected(peer) => driver.send(DriverEvent::PeerConnected(peer)).await.is_ok(),
             NetworkEvent::PeerDisconnected(peer) => driver.send(DriverEvent::PeerDisconnected(peer)).await.is_ok(),
