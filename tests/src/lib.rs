@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod checks;
+pub mod netns;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -86,12 +87,22 @@ pub struct Node {
     child: Option<Child>,
     paused: bool,
     extra_args: Vec<String>,
+    /// The IPv4 address its RPC and P2P listen on and are reached at (`127.0.0.1` unless
+    /// [`Net::set_hosts`] placed it elsewhere).
+    host: String,
+    /// A command its `tally-node` runs under, e.g. `ip netns exec NS` (none by default).
+    launcher: Vec<String>,
 }
 
 impl Node {
     /// The RPC URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.rpc_port)
+        format!("http://{}:{}", self.host, self.rpc_port)
+    }
+
+    /// The IPv4 address it listens on (`127.0.0.1` unless [`Net::set_hosts`] moved it).
+    pub fn host(&self) -> &str {
+        &self.host
     }
 
     /// A client for this node.
@@ -183,6 +194,8 @@ impl Net {
                 child: None,
                 paused: false,
                 extra_args: Vec::new(),
+                host: "127.0.0.1".to_string(),
+                launcher: Vec::new(),
             })
             .collect();
         Net {
@@ -204,9 +217,42 @@ impl Net {
         &self.nodes[i].home
     }
 
-    /// Node `i`'s P2P address, `/ip4/127.0.0.1/tcp/<port>`.
+    /// Node `i`'s P2P address, `/ip4/127.0.0.1/tcp/<port>` (its own host after
+    /// [`Net::set_hosts`]).
     pub fn p2p_addr(&self, i: usize) -> String {
-        format!("/ip4/127.0.0.1/tcp/{}", self.nodes[i].p2p_port)
+        format!("/ip4/{}/tcp/{}", self.nodes[i].host, self.nodes[i].p2p_port)
+    }
+
+    /// Places node `i` at `hosts[i]` (IPv4 addresses; one per node, before any is launched):
+    /// its RPC and P2P listen there, [`Node::url`] and [`Net::p2p_addr`] use it, and every
+    /// node's bootstrap peers become the others' addresses at their hosts. Without it every
+    /// node is on 127.0.0.1, as before.
+    pub fn set_hosts(&mut self, hosts: &[String]) {
+        assert_eq!(hosts.len(), self.nodes.len(), "one host per node");
+        assert!(self.nodes.iter().all(|n| !n.is_running()), "set_hosts before launching");
+        for (node, host) in self.nodes.iter_mut().zip(hosts) {
+            node.host = host.clone();
+        }
+        let peers: Vec<String> = (0..self.nodes.len()).map(|i| self.p2p_addr(i)).collect();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            node.extra_args.extend([
+                "--p2p-listen".to_string(),
+                peers[i].clone(),
+                "--rpc-listen".to_string(),
+                format!("{}:{}", node.host, node.rpc_port),
+            ]);
+            for (j, peer) in peers.iter().enumerate() {
+                if j != i {
+                    node.extra_args.extend(["--peer".to_string(), peer.clone()]);
+                }
+            }
+        }
+    }
+
+    /// Runs node `i`'s `tally-node` under `launcher` from its next launch on, e.g.
+    /// `["ip", "netns", "exec", "NS"]` (which execs, so the process id is still the node's).
+    pub fn set_launcher(&mut self, i: usize, launcher: &[&str]) {
+        self.nodes[i].launcher = launcher.iter().map(|s| s.to_string()).collect();
     }
 
     /// Adds a full node (no consensus key) that knows every validator; not started.
@@ -234,7 +280,16 @@ impl Net {
             extra_args.push("--peer".into());
             extra_args.push(peer);
         }
-        self.nodes.push(Node { home, rpc_port: ports, p2p_port: ports + 1, child: None, paused: false, extra_args });
+        self.nodes.push(Node {
+            home,
+            rpc_port: ports,
+            p2p_port: ports + 1,
+            child: None,
+            paused: false,
+            extra_args,
+            host: "127.0.0.1".to_string(),
+            launcher: Vec::new(),
+        });
         index
     }
 
@@ -247,7 +302,14 @@ impl Net {
             .append(true)
             .open(node.home.join("node.log"))
             .unwrap_or_else(|e| panic!("node.log: {e}"));
-        let mut command = Command::new(&self.node_bin);
+        let mut command = match node.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.node_bin);
+                command
+            }
+            None => Command::new(&self.node_bin),
+        };
         command.arg("start").arg("--home").arg(&node.home);
         for setting in &self.settings {
             command.args(["--set", setting]);
