@@ -24,6 +24,15 @@ unit: setup
 
 test: lint unit
 
+# Micro-benchmarks, then the network benchmark: four release-built validators on loopback under a
+# sweep of offered load (tally-load), written to docs/bench/ (JSON and the latency plot).
 bench: setup
 	$(CARGO) bench -p tally-ledger --bench crypto
 	$(CARGO) bench -p tally-ledger --bench apply_commit
+	$(CARGO) build --release -p tally-node -p tally-tests --bin tally-node --bin tally-load
+	mkdir -p docs/bench
+	$(CARGO_TARGET_DIR)/release/tally-load --spawn 4 --accounts 2000 --sweep 500,1000,2000,3000,4000,6000 \
+		--set consensus.timeout_propose_ms=3000 --set consensus.timeout_prevote_ms=1000 \
+		--set consensus.timeout_precommit_ms=1000 --set consensus.timeout_delta_ms=500 \
+		--set consensus.empty_block_interval_ms=1000 \
+		--duration 30 --json docs/bench/network.json --plot docs/bench/latency.svg

@@ -53,5 +53,13 @@ async fn main() -> ExitCode {
         }
         println!("results written to {}", path.display());
     }
+    if let Some(path) = &args.plot {
+        let title = format!("{} validators on {} cores: latency and committed rate", report.nodes, report.cores);
+        if let Err(e) = std::fs::write(path, load::plot::saturation_svg(&report.steps, &title)) {
+            eprintln!("tally-load: writing {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("plot written to {}", path.display());
+    }
     ExitCode::SUCCESS
 }

@@ -75,6 +75,10 @@ pub struct Args {
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
+
+    /// Draw latency and committed rate against the offered rate into this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
 }
 
 impl Args {

@@ -9,6 +9,7 @@ pub mod args;
 pub mod funding;
 pub mod keys;
 pub mod observe;
+pub mod plot;
 pub mod procstat;
 pub mod report;
 pub mod rpc;
