@@ -70,7 +70,7 @@ impl Driver {
         let hash = block.hash().0;
         debug!(height, round, transfers = block.transfers.len(), "built a block");
         let bytes = block.encode();
-        let saved = &self.saved_blocks;
+        let saved = &mut self.saved_blocks;
         tokio::task::block_in_place(|| saved.save(height, &hash, &bytes)).map_err(Fatal::SaveBlock)?;
         self.candidates.insert(hash, Arc::new(Candidate { block, bytes }));
         self.executions.insert(hash, execution);
@@ -122,7 +122,7 @@ impl Driver {
         }
         match self.execute_candidate(&candidate).await {
             Ok(execution) => {
-                let saved = &self.saved_blocks;
+                let saved = &mut self.saved_blocks;
                 tokio::task::block_in_place(|| saved.save(height, hash, &candidate.bytes)).map_err(Fatal::SaveBlock)?;
                 self.executions.insert(*hash, execution);
                 Ok(true)

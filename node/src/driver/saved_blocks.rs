@@ -13,6 +13,9 @@ use tracing::warn;
 /// The directory of saved candidate blocks: one file `<height>-<hash>.block` each.
 pub struct SavedBlocks {
     dir: PathBuf,
+    /// The lowest height with a file on disk, if any: pruning below it needs no directory scan,
+    /// so a commit with nothing to delete costs no I/O.
+    lowest: Option<u64>,
 }
 
 /// A saved block read back: its height and bytes.
@@ -27,7 +30,9 @@ impl SavedBlocks {
     /// Opens (creating) the directory.
     pub fn open(dir: PathBuf) -> Result<SavedBlocks, HomeError> {
         std::fs::create_dir_all(&dir).map_err(|source| HomeError::Io { path: dir.clone(), source })?;
-        Ok(SavedBlocks { dir })
+        let mut saved = SavedBlocks { dir, lowest: None };
+        saved.lowest = saved.files().into_iter().map(|(h, _)| h).min();
+        Ok(saved)
     }
 
     fn path(&self, height: u64, hash: &BlockHash) -> PathBuf {
@@ -36,12 +41,14 @@ impl SavedBlocks {
 
     /// Saves a block durably (file and directory synced); a block already saved is not written
     /// again.
-    pub fn save(&self, height: u64, hash: &BlockHash, bytes: &[u8]) -> Result<(), HomeError> {
+    pub fn save(&mut self, height: u64, hash: &BlockHash, bytes: &[u8]) -> Result<(), HomeError> {
         let path = self.path(height, hash);
         if path.exists() {
             return Ok(());
         }
-        write_atomic(&path, bytes, 0o600)
+        write_atomic(&path, bytes, 0o600)?;
+        self.lowest = Some(self.lowest.map_or(height, |h| h.min(height)));
+        Ok(())
     }
 
     /// The saved blocks of heights above `height`, lowest first. Unreadable files are skipped
@@ -65,14 +72,24 @@ impl SavedBlocks {
 
     /// Deletes the saved blocks of heights up to `height` (best effort: a leftover file is
     /// harmless and goes at the next prune).
-    pub fn prune_through(&self, height: u64) {
+    pub fn prune_through(&mut self, height: u64) {
+        if self.lowest.is_none_or(|lowest| lowest > height) {
+            return;
+        }
+        let mut left = None;
         for (h, path) in self.files() {
-            if h <= height {
-                if let Err(e) = std::fs::remove_file(&path) {
+            let deleted = h <= height && {
+                let result = std::fs::remove_file(&path);
+                if let Err(e) = &result {
                     warn!(path = %path.display(), error = %e, "saved candidate block not deleted");
                 }
+                result.is_ok()
+            };
+            if !deleted {
+                left = Some(left.map_or(h, |l: u64| l.min(h)));
             }
         }
+        self.lowest = left;
     }
 
     /// Every `<height>-<hash>.block` file with its height.
@@ -102,7 +119,7 @@ mod tests {
     #[test]
     fn saves_loads_above_and_prunes() {
         let dir = tempfile::tempdir().unwrap();
-        let saved = SavedBlocks::open(dir.path().join("candidates")).unwrap();
+        let mut saved = SavedBlocks::open(dir.path().join("candidates")).unwrap();
         saved.save(5, &[1; 32], b"five").unwrap();
         saved.save(6, &[2; 32], b"six").unwrap();
         saved.save(6, &[3; 32], b"six again").unwrap();
@@ -114,5 +131,10 @@ mod tests {
         assert_eq!(saved.load_above(0).len(), 2);
         saved.prune_through(6);
         assert!(saved.load_above(0).is_empty());
+        // Files found at open count too.
+        saved.save(9, &[4; 32], b"nine").unwrap();
+        let mut reopened = SavedBlocks::open(dir.path().join("candidates")).unwrap();
+        reopened.prune_through(9);
+        assert!(reopened.load_above(0).is_empty());
     }
 }
