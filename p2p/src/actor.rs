@@ -1,7 +1,7 @@
 //! The network actor: one task that owns the swarm and runs one `select!` loop over commands
 //! from the handle, swarm events and a housekeeping tick.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use futures::StreamExt;
 use libp2p::{
@@ -97,6 +97,9 @@ pub(crate) struct Actor {
     bans: HashMap<PeerId, Instant>,
     /// Refused peers whose connections close at the instant (see `refuse`).
     refusing: HashMap<PeerId, Instant>,
+    /// Connected peers whose gossipsub score is below the graylist threshold: gossipsub drops
+    /// all they send. Tracked only to log each change, since it silences a peer.
+    graylisted: HashSet<PeerId>,
     outbound: HashMap<request_response::OutboundRequestId, ResponseSender>,
     inbound: HashMap<InboundRequestId, PendingInbound>,
     inbound_ids: HashMap<request_response::InboundRequestId, InboundRequestId>,
@@ -134,6 +137,7 @@ impl Actor {
             timing,
             bans: HashMap::new(),
             refusing: HashMap::new(),
+            graylisted: HashSet::new(),
             outbound: HashMap::new(),
             inbound: HashMap::new(),
             inbound_ids: HashMap::new(),
@@ -381,6 +385,7 @@ impl Actor {
 
         // Bans follow only from the node's own Reject verdicts (see `report`): gossipsub's score
         // also moves for benign reasons at start-up, which banned honest validators.
+        self.watch_graylist();
 
         let closed: Vec<InboundRequestId> =
             self.inbound.iter().filter(|(_, p)| !p.channel.is_open()).map(|(id, _)| *id).collect();
@@ -389,6 +394,24 @@ impl Actor {
                 self.inbound_ids.remove(&pending.libp2p_id);
             }
         }
+    }
+
+    /// Logs each peer that gossipsub starts or stops ignoring (score below the graylist
+    /// threshold) while it stays connected, so that a silenced peer never goes unnoticed.
+    fn watch_graylist(&mut self) {
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        for peer in self.peers.verified() {
+            let Some(score) = gossipsub.peer_score(&peer) else { continue };
+            if score < GRAYLIST_THRESHOLD {
+                if self.graylisted.insert(peer) {
+                    warn!(%peer, score, "gossipsub graylisted a connected peer: everything it sends is dropped until its score recovers");
+                }
+            } else if self.graylisted.remove(&peer) {
+                info!(%peer, score, "gossipsub hears a graylisted peer again");
+            }
+        }
+        let peers = &self.peers;
+        self.graylisted.retain(|peer| peers.is_verified(peer));
     }
 
     fn dial(&mut self, target: DialTarget, now: Instant) {

@@ -62,6 +62,14 @@ pub(crate) fn behaviour(config: &NetworkConfig) -> Result<gossipsub::Behaviour, 
         .mesh_outbound_min(MESH_OUTBOUND_MIN)
         .flood_publish(true)
         .duplicate_cache_time(Duration::from_secs(120))
+        // Our own message relayed back to us is a plain duplicate, never an offence. Without an
+        // author field (anonymous mode) gossipsub recognises its own messages by id alone, and
+        // it punishes whoever relays one back as a forger. An honest peer does that whenever a
+        // relay outruns our direct send (a busy peer, a paused one): three such echoes graylisted
+        // honest validators, and gossipsub then silently dropped everything they sent — a
+        // partition of tens of seconds between connected validators. The echo still lands in the
+        // duplicate cache, filled when we publish, so it is dropped without reaching the node.
+        .allow_self_origin(true)
         // A validator that crashes and restarts at once re-GRAFTs under the same peer id: keep
         // the PRUNE backoff short so it is not counted as misbehaving for a minute.
         .prune_backoff(Duration::from_secs(2))

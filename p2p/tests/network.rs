@@ -277,6 +277,40 @@ async fn ignore_never_penalises_but_a_persistent_offender_is_cut_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_own_messages_relayed_back_cost_the_relay_nothing() {
+    // X publishes to Z before Y is around; then Y, which never saw those messages, sends the
+    // very same bytes to X, as an honest relay does when it outruns X's direct send.
+    let mut nodes = line(2).await;
+    let echoes: Vec<Vec<u8>> = (0..5).map(|i| payload("echo", i)).collect();
+    for data in &echoes {
+        nodes[0].handle.publish(Topic::Consensus, data.clone()).await.unwrap();
+        let at_z = nodes[1].next_gossip().await;
+        nodes[1].report(&at_z, Verdict::Ignore).await;
+    }
+    let mut y = Node::start_with_peers(&[&nodes[0]]).await;
+    let (x, y_id) = (nodes[0].peer_id(), y.peer_id());
+    y.wait_connected(x).await;
+    nodes[0].wait_connected(y_id).await;
+    y.wait_mesh(Topic::Consensus, x).await;
+    for data in &echoes {
+        y.handle.publish(Topic::Consensus, data.clone()).await.unwrap();
+    }
+
+    // The echoes are duplicates to X: not delivered, not punished, and Y is still heard.
+    let fresh = payload("fresh", 0);
+    y.handle.publish(Topic::Consensus, fresh.clone()).await.unwrap();
+    let got = nodes[0].next_gossip().await;
+    assert_eq!(got.data, fresh, "the echoes never reach the node; Y's next message does");
+    nodes[0].report(&got, Verdict::Accept).await;
+    let score = nodes[0].handle.peer_score(y_id).await.unwrap().unwrap();
+    assert!(score >= 0.0, "relaying our own message back is no offence, score {score}");
+    y.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_alone_is_a_harmless_typed_error() {
     let node = Node::start(config()).await;
     let err = node.handle.publish(Topic::Consensus, b"vote".to_vec()).await.unwrap_err();

@@ -315,7 +315,7 @@ impl Net {
             command.args(["--set", setting]);
         }
         command.args(&node.extra_args);
-        command.env("RUST_LOG", "info,tally_node=debug,libp2p=warn");
+        command.env("RUST_LOG", node_log_filter());
         let err = log.try_clone().unwrap_or_else(|e| panic!("node.log: {e}"));
         let child = command.stdout(log).stderr(err).spawn().unwrap_or_else(|e| panic!("starting node {i}: {e}"));
         node.child = Some(child);
@@ -466,11 +466,17 @@ impl Drop for Net {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("TALLY_TEST_KEEP_LOGS").is_some() {
             if let Some(dir) = self.dir.take() {
                 let path = dir.keep();
                 eprintln!("network logs kept in {}", path.display());
             }
         }
     }
+}
+
+/// The nodes' log filter: `TALLY_TEST_NODE_LOG` when set (for example
+/// `info,tally_node=debug,libp2p_gossipsub=debug` to follow gossip), else debug for the node.
+fn node_log_filter() -> String {
+    std::env::var("TALLY_TEST_NODE_LOG").unwrap_or_else(|_| "info,tally_node=debug,libp2p=warn".to_owned())
 }

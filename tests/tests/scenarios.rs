@@ -413,9 +413,6 @@ async fn all_four_killed_at_once_three_times_resume_where_they_were() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "node bug under investigation: in one CI run, seconds after validator 2 was SIGSTOPped, validator 1 \
-            stopped receiving gossip from validators 0 and 3 (and they from it) while all connections stayed up, \
-            so height 17 never got three prevotes; run with --ignored"]
 async fn a_paused_validator_catches_up() {
     let mut net = start_net().await;
     let started = Instant::now(); // after the turn: the harness runs one network at a time
