@@ -16,6 +16,7 @@
 pub mod chain;
 pub mod checks;
 pub mod netns;
+pub mod scenario;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use tally_rpc::Wait;
 use tally_tests::chain::{dev_key, dev_public, transfer};
 use tally_tests::checks::conflicting_signatures;
+use tally_tests::scenario::{post_json, send_batch};
 use tally_tests::Net;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,16 +151,11 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
     let mut batch = Vec::new();
     for nonce in 0..1000u64 {
         for k in 0..10u32 {
-            batch.push(hex::encode(transfer(&dev_key(k), to, 1, 1, nonce).encode()));
+            batch.push(transfer(&dev_key(k), to, 1, 1, nonce));
         }
     }
     for chunk in batch.chunks(100) {
-        let requests: Vec<serde_json::Value> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, tx)| serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "sendTransaction", "params": [tx]}))
-            .collect();
-        let response = reqwest_post(&net.nodes[0].url(), &serde_json::Value::Array(requests));
+        let response = post_json(&net.nodes[0].url(), &send_batch(chunk)).await;
         assert!(!response.contains("\"error\""), "{response}");
     }
     net.restart(2);
@@ -189,18 +185,4 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
         let b = client.get_account(&tally_ledger::Address(to)).await.unwrap();
         assert_eq!(a.balance, b.balance, "node {i} agrees");
     }
-}
-
-/// POSTs a JSON body with curl and returns the response text.
-fn reqwest_post(url: &str, body: &serde_json::Value) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("body.json");
-    std::fs::write(&path, body.to_string()).unwrap();
-    let output = std::process::Command::new("curl")
-        .args(["-s", "-m", "30", "-H", "content-type: application/json", "--data-binary"])
-        .arg(format!("@{}", path.display()))
-        .arg(url)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }

@@ -7,223 +7,16 @@
 //! machine does not make them flaky. The baseline's load lasts `TALLY_SOAK_SECS` seconds
 //! (default 60); a five-minute soak is `cargo test -p tally-tests --test scenarios -- --ignored`.
 
-use ed25519_dalek::SigningKey;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tally_ledger::{Hash, PublicKey, Transfer};
-use tally_rpc::{RpcClient, Wait};
+use tally_ledger::Hash;
 use tally_tests::chain::{dev_key, transfer};
 use tally_tests::checks::{fetch_chain, longest_gap, same_chain, BlockRecord};
+use tally_tests::scenario::{confirm, fund, seed, urls, Load, Rng};
 use tally_tests::Net;
 
 /// Settings of every scenario network: a nonce window deep enough to fund a hundred accounts
 /// from one development account in one go.
 const SETTINGS: &[&str] = &["mempool.future_nonces=128"];
-
-/// Each funded account starts with this balance.
-const FUNDING: u64 = 1_000_000;
-
-/// A small xorshift generator: seeded, so a failing run can be repeated.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.max(1))
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        (self.next() >> 32) % n
-    }
-}
-
-/// The seed of this run: `TALLY_SEED` or a fixed default; printed so a run can be repeated.
-fn seed() -> u64 {
-    let seed = std::env::var("TALLY_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_7a11);
-    eprintln!("seed {seed} (set TALLY_SEED to repeat)");
-    seed
-}
-
-/// Scenario account `i`'s key (not a development key, so it starts empty).
-fn account_key(i: usize) -> SigningKey {
-    SigningKey::from_bytes(&Hash::digest(format!("tally-scenario-account-{i}").as_bytes()).0)
-}
-
-fn public(key: &SigningKey) -> PublicKey {
-    PublicKey::from(&key.verifying_key())
-}
-
-fn client(url: &str) -> RpcClient {
-    RpcClient::new(url).with_timeout(Duration::from_secs(6))
-}
-
-/// Resends `t` (idempotent) until some node says it is committed; tries the nodes in turn from
-/// `*node`, moving on when one does not answer or still holds it pending. False if it is not
-/// final within `limit`.
-async fn confirm(urls: &[String], node: &mut usize, t: &Transfer, limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    let bytes = t.encode();
-    while Instant::now() < deadline {
-        match client(&urls[*node]).send_transaction(&bytes, Wait::Committed(Duration::from_secs(3))).await {
-            Ok(result) if result.status.as_str() == "committed" => return true,
-            // Still pending there: that node may be cut off, so resend through the next one.
-            Ok(_) => *node = (*node + 1) % urls.len(),
-            Err(_) => {
-                *node = (*node + 1) % urls.len();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-    false
-}
-
-/// Submits `t` to the first node that accepts it, starting at `*node`; errors are left to
-/// [`confirm`], which resends.
-async fn submit(urls: &[String], node: &mut usize, t: &Transfer) {
-    for _ in 0..urls.len() {
-        if client(&urls[*node]).send_transaction(&t.encode(), Wait::None).await.is_ok() {
-            return;
-        }
-        *node = (*node + 1) % urls.len();
-    }
-}
-
-fn urls(net: &Net) -> Vec<String> {
-    net.nodes.iter().map(|n| n.url()).collect()
-}
-
-/// Funds `count` scenario accounts with [`FUNDING`] each from the ten development accounts,
-/// submitted over JSON-RPC batches of up to 100 requests; returns their keys and the funding
-/// transfers, all acknowledged as committed.
-async fn fund(net: &Net, count: usize) -> (Vec<SigningKey>, Vec<Hash>) {
-    let keys: Vec<SigningKey> = (0..count).map(account_key).collect();
-    let transfers: Vec<Transfer> = keys
-        .iter()
-        .enumerate()
-        .map(|(i, key)| transfer(&dev_key((i % 10) as u32), public(key), FUNDING, 1, (i / 10) as u64))
-        .collect();
-    let started = Instant::now();
-    for chunk in transfers.chunks(100) {
-        let requests: Vec<serde_json::Value> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "sendTransaction",
-                    "params": [hex::encode(t.encode())]})
-            })
-            .collect();
-        let response = post(&net.nodes[0].url(), &serde_json::Value::Array(requests));
-        assert!(!response.contains("\"error\""), "funding batch refused: {response}");
-    }
-    let urls = urls(net);
-    let mut node = 0;
-    for t in &transfers {
-        assert!(confirm(&urls, &mut node, t, Duration::from_secs(60)).await, "funding transfer {} not final", t.hash());
-    }
-    eprintln!("funded {count} accounts in {:?}", started.elapsed());
-    (keys, transfers.iter().map(Transfer::hash).collect())
-}
-
-/// POSTs a JSON body with curl and returns the response text.
-fn post(url: &str, body: &serde_json::Value) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("body.json");
-    std::fs::write(&path, body.to_string()).unwrap();
-    let output = std::process::Command::new("curl")
-        .args(["-s", "-m", "30", "-H", "content-type: application/json", "--data-binary"])
-        .arg(format!("@{}", path.display()))
-        .arg(url)
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// What a load worker saw.
-#[derive(Default)]
-struct Outcome {
-    /// Transfers a node acknowledged as committed.
-    acknowledged: Vec<Hash>,
-    /// Transfers accepted for sending that no node confirmed within a minute.
-    lost: Vec<Hash>,
-}
-
-/// Load between funded accounts: `workers` tasks, each owning the senders `i ≡ w (mod
-/// workers)`; every round a worker submits one transfer from each of its senders to some node
-/// and then waits until each is final (resending to other nodes when one is down), then rests
-/// `rest`. Stops after the round in flight when told to.
-struct Load {
-    stop: Arc<AtomicBool>,
-    workers: Vec<tokio::task::JoinHandle<Outcome>>,
-}
-
-impl Load {
-    fn start(net: &Net, keys: &[SigningKey], workers: usize, rest: Duration, seed: u64) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let urls = urls(net);
-        let recipients: Arc<Vec<PublicKey>> = Arc::new(keys.iter().map(public).collect());
-        let handles = (0..workers)
-            .map(|w| {
-                let senders: Vec<SigningKey> = keys.iter().skip(w).step_by(workers).cloned().collect();
-                let (stop, urls, recipients) = (stop.clone(), urls.clone(), recipients.clone());
-                tokio::spawn(async move {
-                    let mut rng = Rng::new(seed ^ (w as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-                    let mut nonces = vec![0u64; senders.len()];
-                    let mut node = w % urls.len();
-                    let mut outcome = Outcome::default();
-                    while !stop.load(Ordering::SeqCst) {
-                        let round: Vec<Transfer> = senders
-                            .iter()
-                            .zip(&nonces)
-                            .map(|(key, nonce)| {
-                                let to = recipients[rng.below(recipients.len() as u64) as usize];
-                                transfer(key, to, 1 + rng.below(100), 1, *nonce)
-                            })
-                            .collect();
-                        for t in &round {
-                            submit(&urls, &mut node, t).await;
-                            node = (node + 1) % urls.len();
-                        }
-                        for (i, t) in round.iter().enumerate() {
-                            if confirm(&urls, &mut node, t, Duration::from_secs(60)).await {
-                                outcome.acknowledged.push(t.hash());
-                                nonces[i] += 1;
-                            } else {
-                                outcome.lost.push(t.hash());
-                                break; // the nonces are no longer known: stop this worker
-                            }
-                        }
-                        if !outcome.lost.is_empty() {
-                            break;
-                        }
-                        tokio::time::sleep(rest).await;
-                    }
-                    outcome
-                })
-            })
-            .collect();
-        Load { stop, workers: handles }
-    }
-
-    async fn finish(self) -> Outcome {
-        self.stop.store(true, Ordering::SeqCst);
-        let mut all = Outcome::default();
-        for worker in self.workers {
-            let outcome = worker.await.unwrap_or_else(|e| panic!("load worker: {e}"));
-            all.acknowledged.extend(outcome.acknowledged);
-            all.lost.extend(outcome.lost);
-        }
-        all
-    }
-}
 
 /// Starts a four-validator network with [`SETTINGS`] whose nodes all see each other and have
 /// committed block 2 (bounded: 30 s).
@@ -257,10 +50,13 @@ async fn check_and_report(net: &Net, name: &str, acknowledged: &[Hash], lost: us
         top = top.max(net.height(i).await.unwrap_or(0));
     }
     net.wait_height_within(top, Duration::from_secs(60)).await;
+    let checked_at = unix_ms();
     let snapshot = net.check_all(acknowledged).await.unwrap_or_else(|e| panic!("{name}: checkers failed:\n{e}"));
     let chain = &snapshot.chains[0].1;
     let from = (from_height.max(1) - 1) as usize;
-    let gap = longest_gap(&chain[from.min(chain.len())..]);
+    // A stall that has not ended yet has no block after it: it counts up to the check.
+    let tail = chain.last().map_or(0, |last| checked_at.saturating_sub(last.time_ms));
+    let gap = longest_gap(&chain[from.min(chain.len())..]).max(Duration::from_millis(tail));
     eprintln!(
         "{name}: transfers acknowledged {}, lost {lost}, longest gap between blocks {gap:?} (heights {}..={}); \
          checkers took {:?}",
@@ -271,6 +67,11 @@ async fn check_and_report(net: &Net, name: &str, acknowledged: &[Hash], lost: us
     );
     assert_eq!(lost, 0, "{name}: transfers lost");
     gap
+}
+
+fn unix_ms() -> u64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn soak_secs() -> u64 {
@@ -317,7 +118,7 @@ async fn crash_loop_a_random_validator_killed_every_5_s_under_load() {
     let (keys, mut acknowledged) = fund(&net, 20).await;
     let mut rng = Rng::new(seed());
     let from_height = net.height(0).await.unwrap();
-    let load = Load::start(&net, &keys[..10], 2, Duration::from_millis(300), rng.next());
+    let load = Load::start(&net, &keys[..10], 2, Duration::from_millis(300), rng.next_u64());
     let mut recoveries = Vec::new();
     let loop_started = Instant::now();
     while loop_started.elapsed() < Duration::from_secs(25) {
