@@ -143,7 +143,14 @@ pub struct MempoolActor {
     metrics: NodeMetrics,
     /// The height of the next block, as known from commits.
     next_height: u64,
+    /// Transfers verified for a proposed block without entering the pool, oldest first, so
+    /// that their gossip arriving later is not checked again (bounded: [`RECENTLY_VERIFIED_KEPT`]).
+    recently_verified: HashMap<Hash, VerifiedTransfer>,
+    recently_verified_order: VecDeque<Hash>,
 }
+
+/// How many block-verified transfers are remembered: two full blocks' worth.
+const RECENTLY_VERIFIED_KEPT: usize = 20_000;
 
 impl MempoolActor {
     /// Spawns the actor; it stops when every handle is dropped.
@@ -170,6 +177,8 @@ impl MempoolActor {
             size_tx,
             metrics,
             next_height: committed_height + 1,
+            recently_verified: HashMap::new(),
+            recently_verified_order: VecDeque::new(),
         };
         tokio::spawn(actor.run(control_rx, rx));
         MempoolHandle { tx, control, size }
@@ -283,7 +292,7 @@ impl MempoolActor {
             return Ok(Admission::AlreadyPending);
         }
         check_chain(&transfer, &self.params)?;
-        let verified = match self.verifier.verify_transfers(vec![transfer]).pop() {
+        let verified = match self.verify(vec![transfer]).pop() {
             Some(Ok(verified)) => verified,
             _ => return Err(RejectReason::InvalidSignature),
         };
@@ -302,9 +311,16 @@ impl MempoolActor {
         if transfers.iter().any(|t| check_chain(t, &self.params).is_err()) {
             return Verdict::Reject;
         }
-        let fresh: Vec<Transfer> = transfers.into_iter().filter(|t| !self.pool.contains(&t.hash())).collect();
+        // Already pending, or already used up by a committed block (the batch was slow to
+        // come): neither is worth a signature check.
+        let fresh: Vec<Transfer> =
+            transfers.into_iter().filter(|t| !self.pool.contains(&t.hash()) && !self.nonce_used(t)).collect();
+        let (known, unknown): (Vec<Transfer>, Vec<Transfer>) =
+            fresh.into_iter().partition(|t| self.recently_verified.contains_key(&t.hash()));
+        let known: Vec<Result<VerifiedTransfer, Transfer>> =
+            known.into_iter().map(|t| self.recently_verified.get(&t.hash()).cloned().ok_or(t)).collect();
         let mut admitted = 0;
-        for result in self.verifier.verify_transfers(fresh) {
+        for result in known.into_iter().chain(self.verify(unknown)) {
             match result {
                 Err(_) => return Verdict::Reject,
                 Ok(verified) => {
@@ -324,6 +340,30 @@ impl MempoolActor {
         }
     }
 
+    /// Checks signatures (each transfer's once per node: callers pass only unknown ones).
+    fn verify(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
+        self.metrics.signatures_verified.inc_by(transfers.len() as u64);
+        self.verifier.verify_transfers(transfers)
+    }
+
+    fn remember_verified(&mut self, verified: &VerifiedTransfer) {
+        let hash = verified.transfer().hash();
+        if self.recently_verified.insert(hash, verified.clone()).is_none() {
+            self.recently_verified_order.push_back(hash);
+        }
+        while self.recently_verified_order.len() > RECENTLY_VERIFIED_KEPT {
+            if let Some(oldest) = self.recently_verified_order.pop_front() {
+                self.recently_verified.remove(&oldest);
+            }
+        }
+    }
+
+    /// True if a committed block has used `transfer`'s nonce (a read error says no: the
+    /// transfer is then checked in full).
+    fn nonce_used(&self, transfer: &Transfer) -> bool {
+        matches!(self.store.account(&transfer.from), Ok(account) if transfer.nonce < account.nonce)
+    }
+
     fn verify_block(&mut self, transfers: Vec<Transfer>) -> Result<Vec<VerifiedTransfer>, usize> {
         let mut out: Vec<Option<VerifiedTransfer>> = Vec::with_capacity(transfers.len());
         let mut unknown = Vec::new();
@@ -338,9 +378,12 @@ impl MempoolActor {
                 }
             }
         }
-        for (i, result) in unknown_at.into_iter().zip(self.verifier.verify_transfers(unknown)) {
+        for (i, result) in unknown_at.into_iter().zip(self.verify(unknown)) {
             match result {
-                Ok(verified) => out[i] = Some(verified),
+                Ok(verified) => {
+                    self.remember_verified(&verified);
+                    out[i] = Some(verified);
+                }
                 Err(_) => return Err(i),
             }
         }

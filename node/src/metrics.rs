@@ -21,6 +21,11 @@ pub struct NodeMetrics {
     pub transfers_committed: Counter,
     /// `tally_consensus_rounds`: rounds needed per height (1 = decided in round 0).
     pub consensus_rounds: Histogram,
+    /// `tally_signatures_verified_total`: transfer signatures checked (each should be once).
+    pub signatures_verified: Counter,
+    /// `tally_gossip_batches_dropped_total`: gossiped transfer batches dropped because the
+    /// mempool was backed up (their transfers still arrive in blocks).
+    pub gossip_batches_dropped: Counter,
 }
 
 impl NodeMetrics {
@@ -33,6 +38,8 @@ impl NodeMetrics {
             mempool_bytes: Gauge::default(),
             transfers_committed: Counter::default(),
             consensus_rounds: Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 10.0]),
+            signatures_verified: Counter::default(),
+            gossip_batches_dropped: Counter::default(),
         };
         registry.register("tally_height", "Committed block height", metrics.height.clone());
         registry.register("tally_peers", "Connected peers of this chain", metrics.peers.clone());
@@ -51,6 +58,16 @@ impl NodeMetrics {
             "tally_consensus_rounds",
             "Rounds needed to decide a height (1 means round 0)",
             metrics.consensus_rounds.clone(),
+        );
+        registry.register(
+            "tally_signatures_verified",
+            "Transfer signatures checked by the mempool",
+            metrics.signatures_verified.clone(),
+        );
+        registry.register(
+            "tally_gossip_batches_dropped",
+            "Gossiped transfer batches dropped because the mempool was backed up",
+            metrics.gossip_batches_dropped.clone(),
         );
         metrics
     }

@@ -13,6 +13,7 @@ use crate::signing::SigningStore;
 use crate::views::evidence_view;
 use crate::LedgerStore;
 use anyhow::{bail, Context};
+use prometheus_client::metrics::counter::Counter;
 use std::sync::Arc;
 use tally_consensus::{Consensus, ConsensusConfig, Evidence, SignedMessage, TimeoutConfig, Validator, ValidatorSet};
 use tally_ledger::genesis::{allows_dev_keys, is_dev_key, public_key_of_seed};
@@ -153,7 +154,8 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
         network: network.clone(),
         max_response_bytes: max_message_bytes_for(genesis.params.max_block_bytes as usize),
     };
-    let router = tokio::spawn(route(network_events, driver_tx, mempool.clone(), sync_server));
+    let dropped_batches = metrics.gossip_batches_dropped.clone();
+    let router = tokio::spawn(route(network_events, driver_tx, mempool.clone(), sync_server, dropped_batches));
 
     let api = Arc::new(NodeRpc {
         store: store.clone(),
@@ -213,6 +215,7 @@ async fn route(
     driver: mpsc::Sender<DriverEvent>,
     mempool: MempoolHandle,
     sync_server: SyncServer,
+    dropped_batches: Counter,
 ) {
     while let Some(event) = events.recv().await {
         let delivered = match event {
@@ -224,6 +227,7 @@ async fn route(
                     Ok(true) => true,
                     Ok(false) => {
                         debug!("mempool backed up: a transfer batch from gossip is dropped");
+                        dropped_batches.inc();
                         true
                     }
                     Err(_) => false,

@@ -86,6 +86,14 @@ pub async fn post_json(url: &str, body: &serde_json::Value) -> String {
     response.text().await.unwrap_or_else(|e| panic!("POST {url}: {e}"))
 }
 
+/// The value of the Prometheus sample `name` (no labels) that the node at `url` serves at
+/// `GET /metrics`, if it serves one.
+pub async fn metric(url: &str, name: &str) -> Option<f64> {
+    let http = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().ok()?;
+    let text = http.get(format!("{}/metrics", url.trim_end_matches('/'))).send().await.ok()?.text().await.ok()?;
+    text.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// `sendTransaction` requests for `transfers`, as one JSON-RPC batch.
 pub fn send_batch(transfers: &[Transfer]) -> serde_json::Value {
     let requests = transfers

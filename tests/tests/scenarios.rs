@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tally_ledger::Hash;
 use tally_tests::chain::{dev_key, transfer};
 use tally_tests::checks::{fetch_chain, longest_gap, same_chain, BlockRecord};
-use tally_tests::scenario::{confirm, fund, seed, urls, Load, Rng};
+use tally_tests::scenario::{confirm, fund, metric, seed, urls, Load, Rng};
 use tally_tests::Net;
 
 /// Settings of every scenario network: a nonce window deep enough to fund a hundred accounts
@@ -69,6 +69,22 @@ async fn check_and_report(net: &Net, name: &str, acknowledged: &[Hash], lost: us
     gap
 }
 
+/// Each node checks a transfer's signature once: on admission, or when a block brings it
+/// first; never again when its gossip, a block or a resubmission brings it back. (A few percent
+/// of slack: a transfer committed between the RPC's status check and the mempool is checked and
+/// then refused as stale.)
+async fn signatures_checked_once(net: &Net) {
+    for (i, url) in urls(net).iter().enumerate() {
+        let verified = metric(url, "tally_signatures_verified_total").await.expect("signature metric");
+        let committed = metric(url, "tally_transfers_committed_total").await.expect("committed metric");
+        eprintln!("baseline: node {i} checked {verified} signatures for {committed} committed transfers");
+        assert!(
+            verified <= committed * 1.05 + 100.0,
+            "node {i} checked {verified} signatures for {committed} committed transfers"
+        );
+    }
+}
+
 fn unix_ms() -> u64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
@@ -91,6 +107,7 @@ async fn baseline(secs: u64) {
     acknowledged.extend(outcome.acknowledged);
     let gap = check_and_report(&net, "baseline", &acknowledged, outcome.lost.len(), from_height).await;
     assert!(gap < Duration::from_secs(30), "baseline: the chain stalled {gap:?}");
+    signatures_checked_once(&net).await;
     eprintln!("baseline: wall time {:?}", started.elapsed());
 }
 
