@@ -73,7 +73,12 @@ fn main() {
         .collect();
     let chunks: Vec<Vec<VerifiedTransfer>> = all.chunks(TRANSFERS_PER_BLOCK).map(<[_]>::to_vec).collect();
 
-    for threads in [1usize, 0] {
+    // TALLY_BENCH_THREADS=1 runs only the one-core pass (for profiling).
+    let passes: Vec<usize> = match std::env::var("TALLY_BENCH_THREADS").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => vec![n],
+        None => vec![1, 0],
+    };
+    for threads in passes {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         let label =
             if threads == 1 { "1 thread".to_string() } else { format!("{} threads", pool.current_num_threads()) };
@@ -84,7 +89,9 @@ fn main() {
         eprintln!("[{label}] store and state of {accounts} accounts ready in {:.1} s", started.elapsed().as_secs_f64());
         let mut total = std::time::Duration::ZERO;
         let mut executing = std::time::Duration::ZERO;
+        let mut assembling = std::time::Duration::ZERO;
         let mut committing = std::time::Duration::ZERO;
+        let mut applying = std::time::Duration::ZERO;
         let mut count = 0usize;
         for chunk in &chunks {
             let height = ledger.height() + 1;
@@ -93,6 +100,7 @@ fn main() {
                 let ctx = BlockContext { height, proposer };
                 let execution = ledger.execute(&ctx, chunk).unwrap();
                 executing += started.elapsed();
+                let assembly_started = Instant::now();
                 let mut block = Block {
                     header: Header {
                         chain_id: genesis.params.chain_id.clone(),
@@ -108,12 +116,15 @@ fn main() {
                     transfers: chunk.iter().map(|t| t.transfer().clone()).collect(),
                 };
                 block.header.transfers_root = block.computed_transfers_root();
+                assembling += assembly_started.elapsed();
                 (block, execution)
             });
             let commit_started = Instant::now();
             store.commit(&BlockCommit { block: &block, certificate: b"bench", changes: &execution.changes }).unwrap();
             committing += commit_started.elapsed();
+            let apply_started = Instant::now();
             ledger.apply(execution, block.hash(), block.header.time_ms);
+            applying += apply_started.elapsed();
             let elapsed = started.elapsed();
             total += elapsed;
             count += chunk.len();
@@ -122,11 +133,14 @@ fn main() {
         let per_block = |d: std::time::Duration| d.as_secs_f64() * 1e3 / chunks.len() as f64;
         println!(
             "apply+commit, {accounts} accounts, {TRANSFERS_PER_BLOCK}-transfer blocks, {label}: {:.0} transfers/s \
-             ({:.1} ms per block: execute + state root {:.1} ms, synced store write {:.1} ms)",
+             ({:.1} ms per block: execute + state root {:.1} ms, block assembly {:.1} ms, synced store write \
+             {:.1} ms, apply {:.1} ms)",
             count as f64 / total.as_secs_f64(),
             per_block(total),
             per_block(executing),
+            per_block(assembling),
             per_block(committing),
+            per_block(applying),
         );
     }
 }

@@ -13,6 +13,7 @@ use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use ed25519_dalek::{Signature, VerifyingKey};
+use sha2::{Digest, Sha512};
 use std::collections::HashMap;
 
 /// Why a signature was refused.
@@ -28,8 +29,51 @@ pub enum VerifyError {
 
 /// Checks `signature` on `message` under `public_key` with `verify_strict`.
 pub fn verify_strict(public_key: &PublicKey, message: &[u8], signature: &[u8; 64]) -> Result<(), VerifyError> {
-    let key = VerifyingKey::from_bytes(public_key.as_bytes()).map_err(|_| VerifyError::BadPublicKey)?;
-    key.verify_strict(message, &Signature::from_bytes(signature)).map_err(|_| VerifyError::BadSignature)
+    let key = StrictKey::from_bytes(public_key.as_bytes()).ok_or(VerifyError::BadPublicKey)?;
+    if key.verify(message, signature) {
+        Ok(())
+    } else {
+        Err(VerifyError::BadSignature)
+    }
+}
+
+/// A public key decompressed once, for any number of strict checks.
+///
+/// [`StrictKey::verify`] gives exactly ed25519-dalek's `verify_strict` verdict, one square root
+/// cheaper: `verify_strict` decompresses the signature's `R` only to refuse a small-order `R`,
+/// then recomputes `R' = [s]B - [k]A` and compares its encoding with `R`'s bytes. An encoding
+/// that matches is the canonical encoding of `R'`, so `R` is `R'` and the small-order test can be
+/// made on `R'` (three doublings) after the comparison; bytes that are not a point, or not
+/// canonical, never match. The tests below hold the two to the same verdicts, adversarial
+/// inputs included.
+#[derive(Clone, Copy)]
+pub struct StrictKey {
+    bytes: [u8; 32],
+    minus_a: EdwardsPoint,
+    weak: bool,
+}
+
+impl StrictKey {
+    /// Decompresses `bytes`; `None` if they are not a point encoding.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<StrictKey> {
+        let key = VerifyingKey::from_bytes(bytes).ok()?;
+        Some(StrictKey { bytes: *bytes, minus_a: -key.to_edwards(), weak: key.is_weak() })
+    }
+
+    /// `verify_strict`'s verdict on `signature` over `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let (r, s) = signature.split_at(32);
+        let Ok(s) = <[u8; 32]>::try_from(s) else { return false };
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s)) else { return false };
+        if self.weak {
+            return false;
+        }
+        let digest: [u8; 64] =
+            Sha512::new().chain_update(r).chain_update(self.bytes).chain_update(message).finalize().into();
+        let k = Scalar::from_bytes_mod_order_wide(&digest);
+        let expected_r = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &self.minus_a, &s);
+        expected_r.compress().as_bytes() == r && !expected_r.is_small_order()
+    }
 }
 
 /// Checks one transfer's signature.
@@ -63,7 +107,7 @@ pub struct SignedMessage<'a> {
 #[derive(Default)]
 pub struct SignatureVerifier {
     batchable_keys: HashMap<[u8; 32], Option<VerifyingKey>>,
-    keys: HashMap<[u8; 32], VerifyingKey>,
+    keys: HashMap<[u8; 32], StrictKey>,
 }
 
 impl SignatureVerifier {
@@ -125,7 +169,7 @@ impl SignatureVerifier {
     /// about as much as a verification (see `docs/BENCHMARKS.md`).
     pub fn verify_transfers(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
         use rayon::prelude::*;
-        let keyed: Vec<(Transfer, Option<VerifyingKey>)> = transfers
+        let keyed: Vec<(Transfer, Option<StrictKey>)> = transfers
             .into_iter()
             .map(|t| {
                 let key = self.key(&t.from);
@@ -140,11 +184,11 @@ impl SignatureVerifier {
 
     /// The decompressed key, from the cache when this key was seen before; `None` if the bytes
     /// are not a point (such a key is not cached: it is refused whenever it comes).
-    fn key(&mut self, public_key: &PublicKey) -> Option<VerifyingKey> {
+    fn key(&mut self, public_key: &PublicKey) -> Option<StrictKey> {
         if let Some(key) = self.keys.get(public_key.as_bytes()) {
             return Some(*key);
         }
-        let key = VerifyingKey::from_bytes(public_key.as_bytes()).ok()?;
+        let key = StrictKey::from_bytes(public_key.as_bytes())?;
         if self.keys.len() >= KEY_CACHE_CAPACITY {
             self.keys.clear();
         }
@@ -171,11 +215,12 @@ impl SignatureVerifier {
 }
 
 /// `verify_strict` of one transfer under its already decompressed key (`None`: not a point).
-fn verify_with(transfer: Transfer, key: Option<VerifyingKey>) -> Result<VerifiedTransfer, Transfer> {
-    let Some(key) = key else { return Err(transfer) };
-    match key.verify_strict(&transfer.signing_bytes(), &Signature::from_bytes(transfer.signature())) {
-        Ok(()) => Ok(VerifiedTransfer::new_unchecked(transfer)),
-        Err(_) => Err(transfer),
+fn verify_with(transfer: Transfer, key: Option<StrictKey>) -> Result<VerifiedTransfer, Transfer> {
+    match key {
+        Some(key) if key.verify(&transfer.signing_bytes(), transfer.signature()) => {
+            Ok(VerifiedTransfer::new_unchecked(transfer))
+        }
+        _ => Err(transfer),
     }
 }
 
@@ -208,6 +253,99 @@ fn batchable_signature(signature: &[u8; 64]) -> bool {
 mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
+
+    /// ed25519-dalek's own verdict, the reference.
+    fn dalek_verdict(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+        VerifyingKey::from_bytes(public_key)
+            .is_ok_and(|key| key.verify_strict(message, &Signature::from_bytes(signature)).is_ok())
+    }
+
+    fn strict_verdict(public_key: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+        StrictKey::from_bytes(public_key).is_some_and(|key| key.verify(message, signature))
+    }
+
+    /// Every encoding of a small-order point (canonical or not) and a few non-points.
+    fn odd_encodings() -> Vec<[u8; 32]> {
+        use curve25519_dalek::constants::EIGHT_TORSION;
+        let mut out: Vec<[u8; 32]> = EIGHT_TORSION.iter().map(|t| t.compress().to_bytes()).collect();
+        for t in EIGHT_TORSION {
+            // y + p, where it still fits in 255 bits, and the sign bit flipped.
+            let mut bytes = t.compress().to_bytes();
+            bytes[31] ^= 0x80;
+            out.push(bytes);
+        }
+        let mut p_plus_1 = [0xff; 32];
+        p_plus_1[0] = 0xee;
+        p_plus_1[31] = 0x7f;
+        out.push(p_plus_1); // y = p + 1 (non-canonical 1: the identity's y)
+        out.extend((0..=255u8).map(|i| [i; 32]).filter(|b| CompressedEdwardsY(*b).decompress().is_none()).take(3));
+        out
+    }
+
+    #[test]
+    fn strict_key_gives_verify_stricts_verdicts() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        let mut cases: Vec<([u8; 32], Vec<u8>, [u8; 64])> = Vec::new();
+        for i in 0..16u8 {
+            let key = SigningKey::from_bytes(&[i + 1; 32]);
+            let public = key.verifying_key().to_bytes();
+            let message = vec![i; i as usize * 7];
+            let good = key.sign(&message).to_bytes();
+            cases.push((public, message.clone(), good));
+            // Tampered message, R, and S; S + l (non-canonical); R swapped for odd encodings.
+            cases.push((public, [message.as_slice(), b"x"].concat(), good));
+            let mut bad_r = good;
+            bad_r[3] ^= 4;
+            cases.push((public, message.clone(), bad_r));
+            let mut bad_s = good;
+            bad_s[40] ^= 1;
+            cases.push((public, message.clone(), bad_s));
+            let s = Scalar::from_canonical_bytes(good[32..].try_into().unwrap()).unwrap();
+            let mut wide = [0u8; 32];
+            // s + l as a 256-bit integer: l = 2^252 + 27742317777372353535851937790883648493.
+            let l: [u8; 32] = [
+                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+            ];
+            let mut carry = 0u16;
+            for (j, byte) in wide.iter_mut().enumerate() {
+                let sum = s.to_bytes()[j] as u16 + l[j] as u16 + carry;
+                *byte = sum as u8;
+                carry = sum >> 8;
+            }
+            let mut s_plus_l = good;
+            s_plus_l[32..].copy_from_slice(&wide);
+            cases.push((public, message.clone(), s_plus_l));
+            for r in odd_encodings() {
+                let mut odd = good;
+                odd[..32].copy_from_slice(&r);
+                cases.push((public, message.clone(), odd));
+            }
+            // A mixed-order key (A + T) with the signature of A, and small-order keys.
+            let mixed = (key.verifying_key().to_edwards() + EIGHT_TORSION[(i % 7 + 1) as usize]).compress().to_bytes();
+            cases.push((mixed, message.clone(), good));
+            cases.push((EIGHT_TORSION[(i % 8) as usize].compress().to_bytes(), message.clone(), good));
+            // R' = identity: R is the identity's encoding and s = k * a, so [s]B - [k]A = O.
+            // verify_strict refuses it for R's small order, after the equation holds.
+            let a = key.to_scalar();
+            assert_eq!(ED25519_BASEPOINT_POINT * a, key.verifying_key().to_edwards());
+            let identity = EdwardsPoint::default().compress().to_bytes();
+            let digest: [u8; 64] =
+                Sha512::new().chain_update(identity).chain_update(public).chain_update(&message).finalize().into();
+            let k = Scalar::from_bytes_mod_order_wide(&digest);
+            let mut forged = [0u8; 64];
+            forged[..32].copy_from_slice(&identity);
+            forged[32..].copy_from_slice(&(k * a).to_bytes());
+            cases.push((public, message, forged));
+        }
+        let mut accepted = 0;
+        for (public, message, signature) in &cases {
+            let expected = dalek_verdict(public, message, signature);
+            assert_eq!(strict_verdict(public, message, signature), expected, "key {public:?} sig {signature:?}");
+            accepted += usize::from(expected);
+        }
+        assert_eq!(accepted, 16, "exactly the untouched signatures pass");
+    }
 
     #[test]
     fn vartime_torsion_check_agrees_with_the_constant_time_one() {

@@ -192,6 +192,7 @@ impl Driver {
         })?;
         let height = block.header.height;
         let hash = block.hash();
+        let changed = Arc::new(execution.changes.accounts.clone());
         self.ledger.apply(execution, hash, block.header.time_ms);
         self.last_commit = certificate_bytes;
         self.pending_decision = None;
@@ -200,7 +201,7 @@ impl Driver {
         self.executions.clear();
         self.timers.prune_below(height + 1);
         let transfers = Arc::new(block.transfers.clone());
-        let _ = self.mempool.committed(height, transfers).await;
+        let _ = self.mempool.committed(height, transfers, changed).await;
         self.metrics.height.set(height as i64);
         self.metrics.transfers_committed.inc_by(block.transfers.len() as u64);
         let best = self.sync.best_height().max(height);
