@@ -176,7 +176,8 @@ impl SignatureVerifier {
                 (t, key)
             })
             .collect();
-        if keyed.len() < 4 {
+        // With a one-thread pool, handing the work to it only adds two thread switches.
+        if keyed.len() < 4 || rayon::current_num_threads() == 1 {
             return keyed.into_iter().map(|(t, key)| verify_with(t, key)).collect();
         }
         keyed.into_par_iter().map(|(t, key)| verify_with(t, key)).collect()

@@ -128,11 +128,14 @@ pub fn testnet(options: &TestnetOptions) -> anyhow::Result<Vec<Home>> {
         });
         write_atomic(&options.dir.join("accounts.json"), &serde_json::to_vec_pretty(&accounts)?, 0o600)?;
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut homes = Vec::new();
     for i in 0..options.validators {
         let mut config = NodeConfig {
             p2p_listen: format!("/ip4/127.0.0.1/tcp/{}", port(options.p2p_port_base, i)?),
             rpc_listen: std::net::SocketAddr::from(([127, 0, 0, 1], port(options.rpc_port_base, i)?)),
+            // Every node of a local network shares this machine's cores.
+            threads: (cores / options.validators as usize).max(1),
             ..NodeConfig::default()
         };
         config.peers = (0..options.validators)
@@ -179,6 +182,8 @@ mod tests {
             let config = NodeConfig::from_toml(&std::fs::read_to_string(home.config()).unwrap()).unwrap();
             assert_eq!(config.rpc_listen.port(), 18545 + i as u16);
             assert_eq!(config.peers.len(), 3);
+            let cores = std::thread::available_parallelism().unwrap().get();
+            assert_eq!(config.threads, (cores / 4).max(1), "the four nodes share the cores");
         }
         assert!(has_layout(dir.path(), 4));
         assert!(testnet(&options).is_err(), "a second testnet over the first is refused");

@@ -176,7 +176,16 @@ fn run_start(
         config.moniker = v;
     }
     install_logging(config.log_format);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(config.threads)
+            .thread_name(|i| format!("tally-verify-{i}"))
+            .build_global()
+            .context("starting the signature-check threads")?;
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(tally_node::run::run(home, config))
 }
 
