@@ -115,11 +115,15 @@ proptest! {
             // Refused transfers change nothing: executing only the included ones gives the same state.
             let again = ledger.execute(&ctx, &included).unwrap();
             prop_assert_eq!(again.state_root(), execution.state_root());
-            // A block holding a refused transfer is rejected whole and changes nothing.
-            if let Some((bad, _)) = refused.first() {
-                let bad = verify_transfer(bad.clone()).unwrap();
-                let mut with_bad = included.clone();
-                with_bad.push(bad);
+            // A block holding a refused transfer is rejected whole and changes nothing. The
+            // transfer must follow what preceded it in `select`: appended after every included
+            // one it may have become valid (its predecessor nonce came later in the candidates).
+            // Every candidate before the first refused one was included, in order.
+            let first_refused = (0..candidates.len())
+                .find(|&i| included.get(i).map(|t| t.hash()) != Some(candidates[i].hash()));
+            if let Some(i) = first_refused {
+                let mut with_bad = included[..i].to_vec();
+                with_bad.push(candidates[i].clone());
                 prop_assert!(ledger.execute(&ctx, &with_bad).is_err());
             }
             let root_before = ledger.state_root();
