@@ -124,24 +124,31 @@ impl NodeApi for NodeRpc {
 
     async fn submit(&self, transfer: Transfer) -> Result<SubmitOutcome, ApiError> {
         let hash = transfer.hash();
+        // A new transfer (nearly every call) takes one trip to the mempool. Only a refused one,
+        // or a node still syncing, asks whether it already ended: committed (its nonce is used,
+        // so the pool refuses it), expired or replaced; such a resubmission then gets its status
+        // rather than an error.
+        let syncing = self.head.borrow().syncing;
+        let refused = if syncing {
+            ApiError::NotReady
+        } else {
+            match self.mempool.submit(transfer.clone()).await.map_err(internal)? {
+                Ok(Admission::Added | Admission::AlreadyPending) => {
+                    return Ok(SubmitOutcome { hash, status: TxStatus::Pending, height: None });
+                }
+                Err(reason) => ApiError::Rejected(reason),
+            }
+        };
         if let Some(view) = self.blocking(move |s| NodeRpc::committed_view(s, &hash)).await? {
             return Ok(SubmitOutcome { hash, status: TxStatus::Committed, height: view.height });
         }
         if let PoolStatus::Ended(_, outcome) = self.mempool.status(hash).await.map_err(internal)? {
-            let status = pool_view(hash, PoolStatus::Ended(transfer.clone(), outcome)).status;
+            let status = pool_view(hash, PoolStatus::Ended(transfer, outcome)).status;
             if status != TxStatus::Unknown {
                 return Ok(SubmitOutcome { hash, status, height: None });
             }
         }
-        if self.head.borrow().syncing {
-            return Err(ApiError::NotReady);
-        }
-        match self.mempool.submit(transfer).await.map_err(internal)? {
-            Ok(Admission::Added | Admission::AlreadyPending) => {
-                Ok(SubmitOutcome { hash, status: TxStatus::Pending, height: None })
-            }
-            Err(reason) => Err(ApiError::Rejected(reason)),
-        }
+        Err(refused)
     }
 
     async fn transaction(&self, hash: Hash) -> Result<TransactionView, ApiError> {
