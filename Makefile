@@ -31,7 +31,7 @@ bench: setup
 	$(CARGO) bench -p tally-ledger --bench apply_commit
 	$(CARGO) build --release -p tally-node -p tally-tests --bin tally-node --bin tally-load
 	mkdir -p docs/bench
-	$(CARGO_TARGET_DIR)/release/tally-load --spawn 4 --accounts 2000 --sweep 500,1000,2000,3000,4000,5000,6000 \
+	$(CARGO_TARGET_DIR)/release/tally-load --spawn 4 --accounts 4000 --sweep 500,1000,2000,4000,6000,7000,8000,10000 \
 		--set consensus.timeout_propose_ms=3000 --set consensus.timeout_prevote_ms=1000 \
 		--set consensus.timeout_precommit_ms=1000 --set consensus.timeout_delta_ms=500 \
 		--set consensus.empty_block_interval_ms=1000 \
