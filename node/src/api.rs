@@ -9,7 +9,7 @@ use crate::LedgerStore;
 use async_trait::async_trait;
 use std::sync::Arc;
 use tally_ledger::store::{HistoryCursor, StoreError};
-use tally_ledger::{Genesis, Hash, PublicKey, Transfer};
+use tally_ledger::{Genesis, Hash, PublicKey, RejectReason, Transfer};
 use tally_rpc::{
     AccountState, ApiError, BlockRef, BlockView, EvidenceView, Health, HistoryView, NodeApi, NodeStatus, SubmitOutcome,
     TransactionView, TxStatus, ValidatorView,
@@ -136,6 +136,8 @@ impl NodeApi for NodeRpc {
                 Ok(Admission::Added | Admission::AlreadyPending) => {
                     return Ok(SubmitOutcome { hash, status: TxStatus::Pending, height: None });
                 }
+                // Its nonce is used: if the store has lost sight of it too, that is the reason.
+                Ok(Admission::AlreadyCommitted) => ApiError::Rejected(RejectReason::BadNonce),
                 Err(reason) => ApiError::Rejected(reason),
             }
         };

@@ -36,6 +36,8 @@ pub enum Admission {
     Added,
     /// Already waiting here (same hash); nothing changed.
     AlreadyPending,
+    /// Already in a recently committed block (same hash); nothing changed, nothing checked.
+    AlreadyCommitted,
 }
 
 /// How a transfer left the pool other than by being committed.

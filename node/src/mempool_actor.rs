@@ -6,7 +6,7 @@ use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
 use crate::metrics::NodeMetrics;
 use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
 use crate::LedgerStore;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tally_ledger::crypto::SignatureVerifier;
@@ -24,6 +24,8 @@ const CONTROL_CHANNEL_CAPACITY: usize = 64;
 const GOSSIP_FLUSH: Duration = Duration::from_millis(10);
 /// How many committed accounts the mempool keeps in memory before it starts over.
 const ACCOUNTS_CACHED: usize = 200_000;
+/// How many recently committed transfers are recognised when a client sends them again.
+const COMMITTED_KEPT: usize = 100_000;
 /// How many final outcomes (expired, replaced) are remembered for `getTransaction`.
 const OUTCOMES_KEPT: usize = 100_000;
 
@@ -159,6 +161,10 @@ pub struct MempoolActor {
     /// each sender twice (used nonce, then the pool's checks), on every node, and RocksDB's
     /// memtable lookups for that were 5 % of a loaded network's CPU.
     accounts: HashMap<PublicKey, Account>,
+    /// Hashes of recently committed transfers, oldest first (bounded: [`COMMITTED_KEPT`]), so
+    /// that a client sending one again is answered without a signature check.
+    committed: HashSet<Hash>,
+    committed_order: VecDeque<Hash>,
 }
 
 /// How many block-verified transfers are remembered: two full blocks' worth.
@@ -192,6 +198,8 @@ impl MempoolActor {
             recently_verified: HashMap::new(),
             recently_verified_order: VecDeque::new(),
             accounts: HashMap::new(),
+            committed: HashSet::new(),
+            committed_order: VecDeque::new(),
         };
         tokio::spawn(actor.run(control_rx, rx));
         MempoolHandle { tx, control, size }
@@ -251,6 +259,17 @@ impl MempoolActor {
                         *cached = *account;
                     }
                 }
+                for transfer in transfers.iter() {
+                    let hash = transfer.hash();
+                    if self.committed.insert(hash) {
+                        self.committed_order.push_back(hash);
+                    }
+                }
+                while self.committed_order.len() > COMMITTED_KEPT {
+                    if let Some(oldest) = self.committed_order.pop_front() {
+                        self.committed.remove(&oldest);
+                    }
+                }
                 for (transfer, outcome) in self.pool.on_commit(height, &transfers) {
                     self.remember(transfer.into_inner(), outcome);
                 }
@@ -306,8 +325,12 @@ impl MempoolActor {
     }
 
     fn admit_local(&mut self, transfer: Transfer) -> Result<Admission, RejectReason> {
-        if self.pool.contains(&transfer.hash()) {
+        let hash = transfer.hash();
+        if self.pool.contains(&hash) {
             return Ok(Admission::AlreadyPending);
+        }
+        if self.committed.contains(&hash) {
+            return Ok(Admission::AlreadyCommitted);
         }
         check_chain(&transfer, &self.params)?;
         let verified = match self.verify(vec![transfer]).pop() {
@@ -442,12 +465,12 @@ mod tests {
     use tally_ledger::store::{RocksBackend, Store};
     use tally_ledger::TransferBody;
 
-    fn transfer(genesis: &Genesis, key: &SigningKey, nonce: u64) -> Transfer {
+    fn transfer(genesis: &Genesis, key: &SigningKey, nonce: u64, amount: u64) -> Transfer {
         TransferBody {
             chain_id: genesis.params.chain_id.clone(),
             from: PublicKey::from(&key.verifying_key()),
             to: PublicKey([9; 32]),
-            amount: 10,
+            amount,
             fee: genesis.params.min_fee,
             nonce,
             valid_until: 0,
@@ -467,7 +490,7 @@ mod tests {
             MempoolActor::spawn(MempoolConfig::default(), genesis.params.clone(), store.clone(), None, metrics, 0);
         let key = SigningKey::from_bytes(&dev_account_seed(0));
         let sender = PublicKey::from(&key.verifying_key());
-        let first = transfer(&genesis, &key, 0);
+        let first = transfer(&genesis, &key, 0, 10);
         assert_eq!(mempool.submit(first.clone()).await.unwrap(), Ok(Admission::Added));
 
         // The block carrying it commits. The store is left as it was on purpose: the pool must
@@ -476,8 +499,14 @@ mod tests {
         let after = Account { balance: before.balance - 10 - genesis.params.min_fee, nonce: 1 };
         mempool.committed(1, Arc::new(vec![first.clone()]), Arc::new(vec![(sender, after)])).await.unwrap();
 
-        assert_eq!(mempool.submit(first).await.unwrap(), Err(RejectReason::BadNonce), "a replay is refused");
-        let second = transfer(&genesis, &key, 1);
+        assert_eq!(
+            mempool.submit(first.clone()).await.unwrap(),
+            Ok(Admission::AlreadyCommitted),
+            "the committed transfer sent again is recognised, not checked again"
+        );
+        let replay = transfer(&genesis, &key, 0, 11);
+        assert_eq!(mempool.submit(replay).await.unwrap(), Err(RejectReason::BadNonce), "a replayed nonce is refused");
+        let second = transfer(&genesis, &key, 1, 10);
         assert_eq!(mempool.submit(second.clone()).await.unwrap(), Ok(Admission::Added));
         let ready: Vec<Hash> = mempool.reap(10).await.unwrap().iter().map(|t| t.transfer().hash()).collect();
         assert_eq!(ready, vec![second.hash()], "the next nonce is ready for a block at once");
