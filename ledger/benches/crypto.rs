@@ -134,7 +134,7 @@ fn state_tree(c: &mut Criterion) {
     group.sample_size(20);
     group.throughput(Throughput::Elements(20_000));
     let mut round = 0u64;
-    group.bench_function("update_20000_accounts", |b| {
+    group.bench_function("state_root_after_20000_updates", |b| {
         b.iter_batched(
             || {
                 round += 1;
@@ -142,7 +142,7 @@ fn state_tree(c: &mut Criterion) {
                     .map(|i| (key((i * 50 + round) % 1_000_000), Account { balance: round, nonce: 1 }))
                     .collect::<Vec<_>>()
             },
-            |changes| tree.update(changes).root(),
+            |changes| tree.plan(changes).root(),
             BatchSize::LargeInput,
         )
     });

@@ -10,7 +10,7 @@ use crate::block::{BlockError, Header};
 use crate::hash::Hash;
 use crate::merkle::transfers_root;
 use crate::transfer::{ChainId, Transfer, VerifiedTransfer};
-use crate::tree::StateTree;
+use crate::tree::{StateTree, TreeUpdate};
 use std::collections::HashMap;
 use std::fmt;
 
@@ -177,8 +177,8 @@ pub struct Execution {
     pub height: u64,
     /// Changed accounts.
     pub changes: Changes,
-    /// The state tree after the block.
-    pub tree: StateTree,
+    /// The state tree's update to the state after the block.
+    pub tree: TreeUpdate,
     /// Total fees paid to the proposer.
     pub fees: u64,
 }
@@ -301,13 +301,15 @@ impl Ledger {
     fn finish(&self, height: u64, overlay: Overlay<'_>, fees: u64) -> Execution {
         let mut accounts: Vec<(PublicKey, Account)> = overlay.changed.into_iter().collect();
         accounts.sort_unstable_by_key(|entry| entry.0);
-        let tree = self.tree.update(accounts.iter().copied());
+        let tree = self.tree.plan(accounts.iter().copied());
         Execution { height, changes: Changes { accounts }, tree, fees }
     }
 
     /// Executes a block's transfers in order. Any failing transfer rejects the block whole.
     pub fn execute(&self, ctx: &BlockContext, transfers: &[VerifiedTransfer]) -> Result<Execution, BlockError> {
-        let mut overlay = Overlay { committed: &self.accounts, changed: HashMap::new() };
+        // Each transfer changes at most its sender, its recipient and the proposer.
+        let changed = HashMap::with_capacity(2 * transfers.len() + 1);
+        let mut overlay = Overlay { committed: &self.accounts, changed };
         let mut fees: u64 = 0;
         for (index, transfer) in transfers.iter().enumerate() {
             overlay.apply(transfer, &self.params, ctx).map_err(|reason| BlockError::InvalidTransfer {
@@ -396,7 +398,7 @@ impl Ledger {
         for (key, account) in &execution.changes.accounts {
             self.accounts.insert(*key, *account);
         }
-        self.tree = execution.tree;
+        self.tree.apply(execution.tree);
         self.height = execution.height;
         self.last_block_hash = block_hash;
         self.last_time_ms = time_ms;

@@ -114,10 +114,10 @@ fn a_tampered_account_is_detected_at_open() {
         let forged = tally_ledger::Account { balance: 999_999_999, nonce: 0 };
         store
             .backend()
-            .write(vec![tally_ledger::store::Put {
+            .write(&[tally_ledger::store::Put {
                 column: tally_ledger::store::Column::Accounts,
-                key: key.0.to_vec(),
-                value: forged.encode().to_vec(),
+                key: &key.0,
+                value: &forged.encode(),
             }])
             .unwrap();
     }

@@ -37,6 +37,11 @@ impl Column {
         Column::Meta,
     ];
 
+    /// The column's position in [`Column::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The column family name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -124,6 +129,13 @@ pub(crate) fn parse_history_key(bytes: &[u8]) -> Result<TransferLocation, StoreE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_column_index_is_its_position_in_all() {
+        for (position, column) in Column::ALL.iter().enumerate() {
+            assert_eq!(column.index(), position);
+        }
+    }
 
     #[test]
     fn cursor_round_trip_and_strictness() {

@@ -29,10 +29,10 @@ impl Backend for MemoryBackend {
         Ok(columns.get(&column).and_then(|t| t.get(key)).cloned())
     }
 
-    fn write(&self, puts: Vec<Put>) -> Result<(), StoreError> {
+    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
         let mut columns = self.columns.write().map_err(|_| Self::poisoned())?;
         for put in puts {
-            columns.entry(put.column).or_default().insert(put.key, put.value);
+            columns.entry(put.column).or_default().insert(put.key.to_vec(), put.value.to_vec());
         }
         Ok(())
     }

@@ -60,15 +60,16 @@ pub enum StoreError {
     },
 }
 
-/// One write of a batch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Put {
+/// One write of a batch, borrowing its bytes from the caller (a block commit writes some 50,000
+/// rows; they are not copied until the backend's own batch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Put<'a> {
     /// The column.
     pub column: Column,
     /// The key.
-    pub key: Vec<u8>,
+    pub key: &'a [u8],
     /// The value.
-    pub value: Vec<u8>,
+    pub value: &'a [u8],
 }
 
 /// Rows of a scan: `(key, value)`.
@@ -81,8 +82,9 @@ pub type Visitor<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>
 pub trait Backend: Send + Sync {
     /// The value under `key`.
     fn get(&self, column: Column, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Writes every put atomically and durably (fsync) before returning.
-    fn write(&self, puts: Vec<Put>) -> Result<(), StoreError>;
+    /// Writes every put atomically and durably (fsync) before returning; where a key is put
+    /// twice, the later put wins.
+    fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
     /// Up to `limit` entries whose key starts with `prefix` and is below `before`, newest
     /// (largest key) first.
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError>;
@@ -169,24 +171,23 @@ impl<B: Backend> Store<B> {
     }
 
     fn init(&self, genesis: &Genesis) -> Result<(), StoreError> {
-        let ledger = genesis.initial_ledger();
+        let state_root = genesis.initial_ledger().state_root();
+        let format = FORMAT_VERSION.to_be_bytes();
+        let height = height_key(0);
+        let accounts: Vec<[u8; 16]> =
+            genesis.accounts.iter().map(|(_, balance)| Account { balance: *balance, nonce: 0 }.encode()).collect();
         let mut puts = vec![
-            Put { column: Column::Meta, key: meta::FORMAT.to_vec(), value: FORMAT_VERSION.to_be_bytes().to_vec() },
-            Put {
-                column: Column::Meta,
-                key: meta::CHAIN_ID.to_vec(),
-                value: genesis.params.chain_id.as_str().as_bytes().to_vec(),
-            },
-            Put { column: Column::Meta, key: meta::HEIGHT.to_vec(), value: 0u64.to_be_bytes().to_vec() },
-            Put { column: Column::StateRoots, key: height_key(0).to_vec(), value: ledger.state_root().0.to_vec() },
+            Put { column: Column::Meta, key: meta::FORMAT, value: &format },
+            Put { column: Column::Meta, key: meta::CHAIN_ID, value: genesis.params.chain_id.as_str().as_bytes() },
+            Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
+            Put { column: Column::StateRoots, key: &height, value: &state_root.0 },
         ];
-        for (key, balance) in &genesis.accounts {
-            let account = Account { balance: *balance, nonce: 0 };
-            puts.push(Put { column: Column::Accounts, key: key.0.to_vec(), value: account.encode().to_vec() });
+        for ((key, _), account) in genesis.accounts.iter().zip(&accounts) {
+            puts.push(Put { column: Column::Accounts, key: &key.0, value: account });
         }
         // The genesis hash goes last in the same batch: its presence marks a finished init.
-        puts.push(Put { column: Column::Meta, key: meta::GENESIS_HASH.to_vec(), value: genesis.hash.0.to_vec() });
-        self.backend.write(puts)
+        puts.push(Put { column: Column::Meta, key: meta::GENESIS_HASH, value: &genesis.hash.0 });
+        self.backend.write(&puts)
     }
 
     /// The backend (for tests and tools).
@@ -213,38 +214,39 @@ impl<B: Backend> Store<B> {
             return Err(StoreError::OutOfOrder { stored, got: header.height });
         }
         let height = height_key(header.height);
+        let block_bytes = commit.block.encode();
         let block_hash = commit.block.hash();
-        let mut puts = Vec::with_capacity(4 + 3 * commit.block.transfers.len() + commit.changes.accounts.len());
-        puts.push(Put { column: Column::Blocks, key: height.to_vec(), value: commit.block.encode() });
-        puts.push(Put { column: Column::Certificates, key: height.to_vec(), value: commit.certificate.to_vec() });
-        puts.push(Put { column: Column::BlockIndex, key: block_hash.0.to_vec(), value: height.to_vec() });
-        puts.push(Put { column: Column::StateRoots, key: height.to_vec(), value: header.state_root.0.to_vec() });
-        for (index, transfer) in commit.block.transfers.iter().enumerate() {
-            let location = keys::location_value(header.height, index as u32);
-            let hash = transfer.hash();
-            puts.push(Put { column: Column::Transfers, key: hash.0.to_vec(), value: location.to_vec() });
-            puts.push(Put {
-                column: Column::History,
-                key: history_key(&transfer.from, header.height, index as u32).to_vec(),
-                value: hash.0.to_vec(),
-            });
+        let transfers = &commit.block.transfers;
+        // Each index is built as fixed-size rows sorted by key, so the backend gets every column
+        // in key order without a copy or an allocation per row.
+        let mut locations: Vec<([u8; 32], [u8; 12])> = Vec::with_capacity(transfers.len());
+        let mut history: Vec<([u8; 44], [u8; 32])> = Vec::with_capacity(2 * transfers.len());
+        for (index, transfer) in transfers.iter().enumerate() {
+            let hash = transfer.hash().0;
+            locations.push((hash, keys::location_value(header.height, index as u32)));
+            history.push((history_key(&transfer.from, header.height, index as u32), hash));
             if transfer.to != transfer.from {
-                puts.push(Put {
-                    column: Column::History,
-                    key: history_key(&transfer.to, header.height, index as u32).to_vec(),
-                    value: hash.0.to_vec(),
-                });
+                history.push((history_key(&transfer.to, header.height, index as u32), hash));
             }
         }
-        for (key, account) in &commit.changes.accounts {
-            puts.push(Put { column: Column::Accounts, key: key.0.to_vec(), value: account.encode().to_vec() });
-        }
-        puts.push(Put {
-            column: Column::Meta,
-            key: meta::HEIGHT.to_vec(),
-            value: header.height.to_be_bytes().to_vec(),
-        });
-        self.backend.write(puts)
+        locations.sort_unstable_by_key(|row| row.0);
+        history.sort_unstable_by_key(|row| row.0);
+        let accounts: Vec<[u8; 16]> = commit.changes.accounts.iter().map(|(_, account)| account.encode()).collect();
+
+        let mut puts = Vec::with_capacity(5 + locations.len() + history.len() + accounts.len());
+        puts.push(Put { column: Column::Blocks, key: &height, value: &block_bytes });
+        puts.push(Put { column: Column::Certificates, key: &height, value: commit.certificate });
+        puts.push(Put { column: Column::BlockIndex, key: &block_hash.0, value: &height });
+        puts.push(Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 });
+        puts.extend(locations.iter().map(|(key, value)| Put { column: Column::Transfers, key, value }));
+        puts.extend(history.iter().map(|(key, value)| Put { column: Column::History, key, value }));
+        puts.extend(commit.changes.accounts.iter().zip(&accounts).map(|((key, _), value)| Put {
+            column: Column::Accounts,
+            key: &key.0,
+            value,
+        }));
+        puts.push(Put { column: Column::Meta, key: meta::HEIGHT, value: &height });
+        self.backend.write(&puts)
     }
 
     /// The committed block and certificate at `height`.
