@@ -2,14 +2,13 @@
 //! RPC and from gossip, gossips what it accepts in batches, serves the proposer and the block
 //! validator, and remembers how recent transfers ended.
 
-use crate::backlog::Backlog;
 use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
 use crate::metrics::NodeMetrics;
 use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
 use crate::LedgerStore;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tally_ledger::crypto::SignatureVerifier;
 use tally_ledger::state::{check_chain, check_fee};
 use tally_ledger::{Account, ChainParams, Hash, PublicKey, RejectReason, Transfer, VerifiedTransfer};
@@ -82,16 +81,9 @@ impl MempoolHandle {
         rx.await.map_err(|_| MempoolStopped)
     }
 
-    /// Admits a transfer from a client (checks in SPEC order; the signature once). When the
-    /// pool's queue is full the node is past saturation: the submission is refused as
-    /// `mempool_full` at once rather than left waiting for room.
+    /// Admits a transfer from a client (checks in SPEC order; the signature once).
     pub async fn submit(&self, transfer: Transfer) -> Result<Result<Admission, RejectReason>, MempoolStopped> {
-        let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Command::Submit { transfer, reply }) {
-            Ok(()) => rx.await.map_err(|_| MempoolStopped),
-            Err(mpsc::error::TrySendError::Full(_)) => Ok(Err(RejectReason::MempoolFull)),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(MempoolStopped),
-        }
+        self.ask(|reply| Command::Submit { transfer, reply }).await
     }
 
     /// Hands a gossiped batch to the pool, which reports the verdict to the network itself.
@@ -173,8 +165,6 @@ pub struct MempoolActor {
     /// that a client sending one again is answered without a signature check.
     committed: HashSet<Hash>,
     committed_order: VecDeque<Hash>,
-    /// The commit rate, and from it how many waiting transfers mean the node is behind.
-    backlog: Backlog,
 }
 
 /// How many block-verified transfers are remembered: two full blocks' worth.
@@ -193,7 +183,6 @@ impl MempoolActor {
         let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
         let (control, control_rx) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         let (size_tx, size) = watch::channel(0);
-        let backlog = Backlog::new(Duration::from_millis(config.max_backlog_ms), params.max_block_txs as usize);
         let actor = MempoolActor {
             pool: Mempool::new(config),
             verifier: SignatureVerifier::new(),
@@ -211,7 +200,6 @@ impl MempoolActor {
             accounts: HashMap::new(),
             committed: HashSet::new(),
             committed_order: VecDeque::new(),
-            backlog,
         };
         tokio::spawn(actor.run(control_rx, rx));
         MempoolHandle { tx, control, size }
@@ -266,7 +254,6 @@ impl MempoolActor {
             }
             Command::Committed { height, transfers, accounts } => {
                 self.next_height = height + 1;
-                self.backlog.record(Instant::now(), transfers.len());
                 for (key, account) in accounts.iter() {
                     if let Some(cached) = self.accounts.get_mut(key) {
                         *cached = *account;
@@ -345,10 +332,6 @@ impl MempoolActor {
         if self.committed.contains(&hash) {
             return Ok(Admission::AlreadyCommitted);
         }
-        if self.behind(transfer.fee) {
-            self.metrics.submissions_shed.inc();
-            return Err(RejectReason::MempoolFull);
-        }
         check_chain(&transfer, &self.params)?;
         let verified = match self.verify(vec![transfer]).pop() {
             Some(Ok(verified)) => verified,
@@ -360,15 +343,6 @@ impl MempoolActor {
             self.outgoing.push(verified.into_inner());
         }
         Ok(admission)
-    }
-
-    /// True when the pool already holds more than its backlog allows and `fee` does not outbid
-    /// the cheapest waiting transfer: a new submission would only wait behind the others, so it
-    /// is shed before its signature costs anything. Gossip is not shed this way: what another
-    /// validator accepted is needed here to build blocks.
-    fn behind(&mut self, fee: u64) -> bool {
-        let Some(limit) = self.backlog.limit(Instant::now()) else { return false };
-        self.pool.len() >= limit && self.pool.cheapest_fee().is_none_or(|cheapest| fee <= cheapest)
     }
 
     /// Admits a gossiped batch: any transfer failing a stateless check rejects the message;
@@ -536,29 +510,5 @@ mod tests {
         assert_eq!(mempool.submit(second.clone()).await.unwrap(), Ok(Admission::Added));
         let ready: Vec<Hash> = mempool.reap(10).await.unwrap().iter().map(|t| t.transfer().hash()).collect();
         assert_eq!(ready, vec![second.hash()], "the next nonce is ready for a block at once");
-    }
-
-    #[tokio::test]
-    async fn a_pool_behind_sheds_submissions_before_checking_them_but_takes_a_better_fee() {
-        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
-        let metrics = NodeMetrics::register(&mut Default::default());
-        // Nothing committed yet, so the backlog allowed is the floor: one block of 3 transfers.
-        let params = ChainParams { max_block_txs: 3, ..genesis.params.clone() };
-        let mempool = MempoolActor::spawn(MempoolConfig::default(), params, store, None, metrics.clone(), 0);
-        let key = |i: u32| SigningKey::from_bytes(&dev_account_seed(i));
-        for i in 0..3 {
-            assert_eq!(mempool.submit(transfer(&genesis, &key(i), 0, 10)).await.unwrap(), Ok(Admission::Added));
-        }
-        let late = transfer(&genesis, &key(3), 0, 10);
-        assert_eq!(mempool.submit(late.clone()).await.unwrap(), Err(RejectReason::MempoolFull));
-        assert_eq!(metrics.submissions_shed.get(), 1);
-        assert_eq!(metrics.signatures_verified.get(), 3, "the shed submission cost no signature check");
-
-        let mut outbid = late.body().clone();
-        outbid.fee += 1;
-        let outbid = outbid.sign(&key(3)).unwrap();
-        assert_eq!(mempool.submit(outbid).await.unwrap(), Ok(Admission::Added), "a better fee still gets in");
     }
 }
