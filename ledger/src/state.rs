@@ -394,7 +394,8 @@ impl Ledger {
     }
 
     /// Makes an execution the committed state. Call it after the store has committed the block.
-    pub fn apply(&mut self, execution: Execution, block_hash: Hash, time_ms: u64) {
+    /// Gives back the accounts it changed, with their new state, for whoever else keeps them.
+    pub fn apply(&mut self, execution: Execution, block_hash: Hash, time_ms: u64) -> Changes {
         for (key, account) in &execution.changes.accounts {
             self.accounts.insert(*key, *account);
         }
@@ -402,5 +403,6 @@ impl Ledger {
         self.height = execution.height;
         self.last_block_hash = block_hash;
         self.last_time_ms = time_ms;
+        execution.changes
     }
 }

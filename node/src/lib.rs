@@ -22,6 +22,7 @@ pub mod init;
 pub mod mempool;
 pub mod mempool_actor;
 pub mod metrics;
+pub mod recent;
 pub mod run;
 pub mod signing;
 pub mod views;

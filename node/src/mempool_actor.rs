@@ -4,9 +4,10 @@
 
 use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
 use crate::metrics::NodeMetrics;
+use crate::recent::Recent;
 use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
 use crate::LedgerStore;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tally_ledger::crypto::SignatureVerifier;
@@ -146,8 +147,7 @@ pub struct MempoolActor {
     params: ChainParams,
     store: Arc<LedgerStore>,
     network: Option<NetworkHandle>,
-    outcomes: HashMap<Hash, (Transfer, Outcome)>,
-    outcome_order: VecDeque<Hash>,
+    outcomes: Recent<Hash, (Transfer, Outcome)>,
     outgoing: Vec<Transfer>,
     size_tx: watch::Sender<usize>,
     metrics: NodeMetrics,
@@ -155,16 +155,14 @@ pub struct MempoolActor {
     next_height: u64,
     /// Transfers verified for a proposed block without entering the pool, oldest first, so
     /// that their gossip arriving later is not checked again (bounded: [`RECENTLY_VERIFIED_KEPT`]).
-    recently_verified: HashMap<Hash, VerifiedTransfer>,
-    recently_verified_order: VecDeque<Hash>,
+    recently_verified: Recent<Hash, VerifiedTransfer>,
     /// Committed accounts read from the store, kept current by every commit: admission reads
     /// each sender twice (used nonce, then the pool's checks), on every node, and RocksDB's
     /// memtable lookups for that were 5 % of a loaded network's CPU.
     accounts: HashMap<PublicKey, Account>,
     /// Hashes of recently committed transfers, oldest first (bounded: [`COMMITTED_KEPT`]), so
     /// that a client sending one again is answered without a signature check.
-    committed: HashSet<Hash>,
-    committed_order: VecDeque<Hash>,
+    committed: Recent<Hash, ()>,
 }
 
 /// How many block-verified transfers are remembered: two full blocks' worth.
@@ -189,17 +187,14 @@ impl MempoolActor {
             params,
             store,
             network,
-            outcomes: HashMap::new(),
-            outcome_order: VecDeque::new(),
+            outcomes: Recent::new(OUTCOMES_KEPT),
             outgoing: Vec::new(),
             size_tx,
             metrics,
             next_height: committed_height + 1,
-            recently_verified: HashMap::new(),
-            recently_verified_order: VecDeque::new(),
+            recently_verified: Recent::new(RECENTLY_VERIFIED_KEPT),
             accounts: HashMap::new(),
-            committed: HashSet::new(),
-            committed_order: VecDeque::new(),
+            committed: Recent::new(COMMITTED_KEPT),
         };
         tokio::spawn(actor.run(control_rx, rx));
         MempoolHandle { tx, control, size }
@@ -260,15 +255,7 @@ impl MempoolActor {
                     }
                 }
                 for transfer in transfers.iter() {
-                    let hash = transfer.hash();
-                    if self.committed.insert(hash) {
-                        self.committed_order.push_back(hash);
-                    }
-                }
-                while self.committed_order.len() > COMMITTED_KEPT {
-                    if let Some(oldest) = self.committed_order.pop_front() {
-                        self.committed.remove(&oldest);
-                    }
+                    self.committed.insert(transfer.hash(), ());
                 }
                 for (transfer, outcome) in self.pool.on_commit(height, &transfers) {
                     self.remember(transfer.into_inner(), outcome);
@@ -300,15 +287,7 @@ impl MempoolActor {
         if outcome == Outcome::Dropped {
             return;
         }
-        let hash = transfer.hash();
-        if self.outcomes.insert(hash, (transfer, outcome)).is_none() {
-            self.outcome_order.push_back(hash);
-        }
-        while self.outcome_order.len() > OUTCOMES_KEPT {
-            if let Some(old) = self.outcome_order.pop_front() {
-                self.outcomes.remove(&old);
-            }
-        }
+        self.outcomes.insert(transfer.hash(), (transfer, outcome));
     }
 
     /// The stateful part of admission, shared by both paths.
@@ -357,7 +336,7 @@ impl MempoolActor {
         let fresh: Vec<Transfer> =
             transfers.into_iter().filter(|t| !self.pool.contains(&t.hash()) && !self.nonce_used(t)).collect();
         let (known, unknown): (Vec<Transfer>, Vec<Transfer>) =
-            fresh.into_iter().partition(|t| self.recently_verified.contains_key(&t.hash()));
+            fresh.into_iter().partition(|t| self.recently_verified.contains(&t.hash()));
         let known: Vec<Result<VerifiedTransfer, Transfer>> =
             known.into_iter().map(|t| self.recently_verified.get(&t.hash()).cloned().ok_or(t)).collect();
         let mut admitted = 0;
@@ -388,15 +367,7 @@ impl MempoolActor {
     }
 
     fn remember_verified(&mut self, verified: &VerifiedTransfer) {
-        let hash = verified.transfer().hash();
-        if self.recently_verified.insert(hash, verified.clone()).is_none() {
-            self.recently_verified_order.push_back(hash);
-        }
-        while self.recently_verified_order.len() > RECENTLY_VERIFIED_KEPT {
-            if let Some(oldest) = self.recently_verified_order.pop_front() {
-                self.recently_verified.remove(&oldest);
-            }
-        }
+        self.recently_verified.insert(verified.transfer().hash(), verified.clone());
     }
 
     /// True if a committed block has used `transfer`'s nonce (a read error says no: the

@@ -192,8 +192,7 @@ impl Driver {
         })?;
         let height = block.header.height;
         let hash = block.hash();
-        let changed = Arc::new(execution.changes.accounts.clone());
-        self.ledger.apply(execution, hash, block.header.time_ms);
+        let changed = Arc::new(self.ledger.apply(execution, hash, block.header.time_ms).accounts);
         self.last_commit = certificate_bytes;
         self.pending_decision = None;
         self.candidates.retain(|_, c| c.block.header.height > height);
