@@ -30,5 +30,5 @@ pub use genesis::{Genesis, GenesisError};
 pub use hash::Hash;
 pub use state::{Account, BlockContext, ChainParams, Changes, Execution, Ledger, RejectReason};
 pub use transfer::{ChainId, Transfer, TransferBody, VerifiedTransfer};
-pub use tree::{AccountProof, StateTree, TreeUpdate};
+pub use tree::{AccountProof, ProofStep, StateTree, TreeUpdate};
 pub use wire::DecodeError;

@@ -1,25 +1,36 @@
 //! The state tree: a sparse Merkle tree over every account, whose root goes into each header.
 //!
-//! Keys are `SHA-256(public key)` (256 bits, most significant bit first = left/right at depth 0).
-//! The tree is binary and canonical: an empty subtree hashes to 32 zero bytes, a subtree holding
-//! exactly one account is that account's leaf, `SHA-256(0x00 | key | balance u64 | nonce u64)`,
-//! and any larger subtree is an inner node `SHA-256(0x01 | left | right)`. The root therefore
-//! depends only on the set of accounts, never on the order they were written in.
+//! Keys are `SHA-256(public key)`, read as 64 nibbles (the high nibble of byte 0 first); nibble
+//! `d` picks one of 16 children at depth `d`. The tree is canonical: an empty subtree hashes to
+//! 32 zero bytes, a subtree holding exactly one account is that account's leaf,
+//! `SHA-256(0x00 | key | balance u64 | nonce u64)`, and any larger subtree is an inner node,
+//! `SHA-256(0x01 | bitmap u16 | the non-empty children's hashes in nibble order)`, where bit `i`
+//! of the big-endian bitmap is set when child `i` is non-empty. The root therefore depends only
+//! on the set of accounts, never on the order they were written in.
+//!
+//! Sixteen children per node keep a million accounts five levels deep: an update walks and
+//! hashes about a quarter of the nodes a binary tree would, and the empty children of sparse
+//! nodes cost nothing to hash.
 //!
 //! A block's writes are planned first ([`StateTree::plan`]): the new root and the hash of every
-//! node on the changed accounts' paths (about log2(accounts) each, the shared upper levels once),
-//! computed over all cores with rayon while the tree stays as it is. That lets a proposed block
-//! be executed, and its root checked, without disturbing the committed state. Once the block is
-//! committed, [`StateTree::apply`] writes the plan in place, reusing the planned hashes. Nodes
-//! are reference-counted (`Arc`), so a clone of the tree is O(1) and an update copies only the
+//! node on the changed accounts' paths (the shared upper levels once), computed over all cores
+//! with rayon while the tree stays as it is. That lets a proposed block be executed, and its
+//! root checked, without disturbing the committed state. Once the block is committed,
+//! [`StateTree::apply`] writes the plan in place, reusing the planned hashes. Nodes are
+//! reference-counted (`Arc`), so a clone of the tree is O(1) and an update copies only the
 //! nodes some other version still shares.
 
 use crate::address::PublicKey;
 use crate::hash::Hash;
 use crate::state::Account;
+use rayon::prelude::*;
 use std::sync::Arc;
 
-/// Below this many updates in a subtree, the two halves are hashed on one thread.
+/// Children per inner node.
+const ARITY: usize = 16;
+/// Nibbles in a key: the deepest an inner node can sit.
+const MAX_DEPTH: usize = 64;
+/// Below this many updates in a subtree, its children are planned on one thread.
 const PARALLEL_THRESHOLD: usize = 1024;
 
 type Key = [u8; 32];
@@ -31,12 +42,11 @@ pub fn tree_key(public_key: &PublicKey) -> Key {
     Hash::digest(public_key.as_bytes()).0
 }
 
-fn bit(key: &Key, depth: usize) -> bool {
-    key[depth / 8] & (0x80 >> (depth % 8)) != 0
+/// The child a key goes to at `depth`: its nibble there, high nibble of each byte first.
+fn nibble(key: &Key, depth: usize) -> usize {
+    let byte = key[depth / 2];
+    usize::from(if depth % 2 == 0 { byte >> 4 } else { byte & 0x0f })
 }
-
-// Both hashes take their input as one array: a state update computes some 200,000 of them, and
-// feeding SHA-256 one buffer costs measurably less than three pieces.
 
 fn leaf_hash(key: &Key, account: &Account) -> Hash {
     let mut input = [0u8; 1 + 32 + 16];
@@ -45,11 +55,22 @@ fn leaf_hash(key: &Key, account: &Account) -> Hash {
     Hash::digest(&input)
 }
 
-fn inner_hash(left: &Hash, right: &Hash) -> Hash {
-    let mut input = [0x01; 1 + 32 + 32];
-    input[1..33].copy_from_slice(left.as_bytes());
-    input[33..].copy_from_slice(right.as_bytes());
-    Hash::digest(&input)
+/// The hash of an inner node whose children hash to `children` (32 zero bytes for an empty one).
+fn inner_hash(children: &[Hash; ARITY]) -> Hash {
+    // One buffer: a state update computes tens of thousands of these.
+    let mut input = [0u8; 1 + 2 + ARITY * 32];
+    input[0] = 0x01;
+    let mut bitmap: u16 = 0;
+    let mut len = 3;
+    for (i, child) in children.iter().enumerate() {
+        if *child != Hash::ZERO {
+            bitmap |= 1 << i;
+            input[len..len + 32].copy_from_slice(child.as_bytes());
+            len += 32;
+        }
+    }
+    input[1..3].copy_from_slice(&bitmap.to_be_bytes());
+    Hash::digest(&input[..len])
 }
 
 #[derive(Clone, Default)]
@@ -60,18 +81,23 @@ enum Node {
     Inner(Arc<Inner>),
 }
 
+// The hash comes first in both node types, on the cache line of the reference count, so a
+// parent gathering its children's hashes (independent loads the CPU overlaps) has also fetched
+// what a walk into those children reads first.
+
 #[derive(Clone)]
+#[repr(C)]
 struct Leaf {
+    hash: Hash,
     key: Key,
     account: Account,
-    hash: Hash,
 }
 
 #[derive(Clone)]
+#[repr(C)]
 struct Inner {
-    left: Node,
-    right: Node,
     hash: Hash,
+    children: [Node; ARITY],
 }
 
 impl Node {
@@ -82,6 +108,10 @@ impl Node {
             Node::Inner(inner) => inner.hash,
         }
     }
+}
+
+fn child_hashes(children: &[Node; ARITY]) -> [Hash; ARITY] {
+    std::array::from_fn(|i| children[i].hash())
 }
 
 /// `updates` (sorted, distinct keys) with `leaf`'s entry added unless `updates` rewrites it:
@@ -99,14 +129,19 @@ fn merged_with_leaf(leaf: &Leaf, updates: &[Entry]) -> Vec<Entry> {
     }
 }
 
-/// Splits sorted entries at `depth` into those going left (bit 0) and right (bit 1).
-fn split(entries: &[Entry], depth: usize) -> (&[Entry], &[Entry]) {
-    entries.split_at(entries.partition_point(|(key, _)| !bit(key, depth)))
+/// Splits sorted entries at `depth` into the 16 children's shares, by nibble.
+fn split(entries: &[Entry], depth: usize) -> [&[Entry]; ARITY] {
+    let mut rest = entries;
+    std::array::from_fn(|i| {
+        let (share, after) = rest.split_at(rest.partition_point(|(key, _)| nibble(key, depth) <= i));
+        rest = after;
+        share
+    })
 }
 
 // An update runs in two passes over the same nodes in the same order. `plan_*` reads the tree
-// and pushes the hash of every node the update creates or rewrites, in post-order (left
-// subtree, right subtree, node); `write_*` then changes the tree in place and takes those
+// and pushes the hash of every node the update creates or rewrites, in post-order (children in
+// nibble order, then the node); `write_*` then changes the tree in place and takes those
 // hashes in the same order, so nothing is hashed twice and, where the tree holds the only
 // reference to a node, nothing is allocated or freed.
 
@@ -116,14 +151,11 @@ fn plan_build(depth: usize, entries: &[Entry], out: &mut Vec<Hash>) -> Hash {
         [] => return Hash::ZERO,
         [(key, account)] => leaf_hash(key, account),
         _ => {
-            let (left, right) = split(entries, depth);
-            let (l, r) = plan_pair(
-                entries.len(),
-                out,
-                |out| plan_build(depth + 1, left, out),
-                |out| plan_build(depth + 1, right, out),
-            );
-            inner_hash(&l, &r)
+            let shares = split(entries, depth);
+            let empty = [Hash::ZERO; ARITY];
+            inner_hash(&plan_children(entries.len(), out, empty, |i, out| {
+                (!shares[i].is_empty()).then(|| plan_build(depth + 1, shares[i], out))
+            }))
         }
     };
     out.push(hash);
@@ -139,34 +171,46 @@ fn plan_update(node: &Node, depth: usize, updates: &[Entry], out: &mut Vec<Hash>
         Node::Empty => plan_build(depth, updates, out),
         Node::Leaf(leaf) => plan_build(depth, &merged_with_leaf(leaf, updates), out),
         Node::Inner(inner) => {
-            let (left, right) = split(updates, depth);
-            let (l, r) = plan_pair(
-                updates.len(),
-                out,
-                |out| plan_update(&inner.left, depth + 1, left, out),
-                |out| plan_update(&inner.right, depth + 1, right, out),
-            );
-            let hash = inner_hash(&l, &r);
+            let shares = split(updates, depth);
+            let before = child_hashes(&inner.children);
+            let hash = inner_hash(&plan_children(updates.len(), out, before, |i, out| {
+                (!shares[i].is_empty()).then(|| plan_update(&inner.children[i], depth + 1, shares[i], out))
+            }));
             out.push(hash);
             hash
         }
     }
 }
 
-/// Plans two sibling subtrees, in parallel for large updates; their hashes land in `out`
-/// left before right either way.
-fn plan_pair<L, R>(work: usize, out: &mut Vec<Hash>, left: L, right: R) -> (Hash, Hash)
+/// The children's hashes after planning those `plan_child` changes (it gives `None` for a
+/// child the update leaves alone, which keeps its hash in `hashes`): in parallel for large
+/// updates, the new hashes landing in `out` in nibble order either way.
+fn plan_children<F>(work: usize, out: &mut Vec<Hash>, mut hashes: [Hash; ARITY], plan_child: F) -> [Hash; ARITY]
 where
-    L: FnOnce(&mut Vec<Hash>) -> Hash + Send,
-    R: FnOnce(&mut Vec<Hash>) -> Hash + Send,
+    F: Fn(usize, &mut Vec<Hash>) -> Option<Hash> + Sync,
 {
     if work < PARALLEL_THRESHOLD {
-        return (left(out), right(out));
+        for (i, slot) in hashes.iter_mut().enumerate() {
+            if let Some(hash) = plan_child(i, out) {
+                *slot = hash;
+            }
+        }
+        return hashes;
     }
-    let mut right_out = Vec::new();
-    let (l, r) = rayon::join(|| left(out), || right(&mut right_out));
-    out.append(&mut right_out);
-    (l, r)
+    let planned: Vec<(Option<Hash>, Vec<Hash>)> = (0..ARITY)
+        .into_par_iter()
+        .map(|i| {
+            let mut child_out = Vec::new();
+            (plan_child(i, &mut child_out), child_out)
+        })
+        .collect();
+    for (slot, (hash, mut child_out)) in hashes.iter_mut().zip(planned) {
+        if let Some(hash) = hash {
+            *slot = hash;
+        }
+        out.append(&mut child_out);
+    }
+    hashes
 }
 
 /// The next planned hash, or (if the plan ran short, which a plan of this very tree never does)
@@ -184,11 +228,10 @@ fn write_build(depth: usize, entries: &[Entry], hashes: &mut std::slice::Iter<'_
             Node::Leaf(Arc::new(Leaf { key: *key, account: *account, hash }))
         }
         _ => {
-            let (left, right) = split(entries, depth);
-            let left = write_build(depth + 1, left, hashes);
-            let right = write_build(depth + 1, right, hashes);
-            let hash = next_hash(hashes, || inner_hash(&left.hash(), &right.hash()));
-            Node::Inner(Arc::new(Inner { left, right, hash }))
+            let shares = split(entries, depth);
+            let children: [Node; ARITY] = std::array::from_fn(|i| write_build(depth + 1, shares[i], hashes));
+            let hash = next_hash(hashes, || inner_hash(&child_hashes(&children)));
+            Node::Inner(Arc::new(Inner { children, hash }))
         }
     }
 }
@@ -212,10 +255,17 @@ fn write_update(node: &mut Node, depth: usize, updates: &[Entry], hashes: &mut s
         },
         Node::Inner(inner) => {
             let inner = Arc::make_mut(inner);
-            let (left, right) = split(updates, depth);
-            write_update(&mut inner.left, depth + 1, left, hashes);
-            write_update(&mut inner.right, depth + 1, right, hashes);
-            inner.hash = next_hash(hashes, || inner_hash(&inner.left.hash(), &inner.right.hash()));
+            let shares = split(updates, depth);
+            // Fetch every child the update descends into before descending into any (see Leaf).
+            for (child, share) in inner.children.iter().zip(shares) {
+                if !share.is_empty() {
+                    std::hint::black_box(child.hash());
+                }
+            }
+            for (child, share) in inner.children.iter_mut().zip(shares) {
+                write_update(child, depth + 1, share, hashes);
+            }
+            inner.hash = next_hash(hashes, || inner_hash(&child_hashes(&inner.children)));
         }
     }
 }
@@ -224,7 +274,7 @@ fn count(node: &Node) -> usize {
     match node {
         Node::Empty => 0,
         Node::Leaf(_) => 1,
-        Node::Inner(inner) => count(&inner.left) + count(&inner.right),
+        Node::Inner(inner) => inner.children.iter().map(count).sum(),
     }
 }
 
@@ -297,8 +347,8 @@ impl StateTree {
     }
 
     /// Plans writing `changes` (a later entry for the same key wins): the new root and every
-    /// new node's hash, hashing only the paths of the changed accounts (about log2(accounts)
-    /// nodes each, the shared upper levels once), spread over all cores. `self` is unchanged.
+    /// new node's hash, hashing only the paths of the changed accounts (the shared upper
+    /// levels once), spread over all cores. `self` is unchanged.
     pub fn plan(&self, changes: impl IntoIterator<Item = (PublicKey, Account)>) -> TreeUpdate {
         self.plan_entries(sorted_entries(changes))
     }
@@ -335,7 +385,7 @@ impl StateTree {
                 Node::Empty => return None,
                 Node::Leaf(leaf) => return (leaf.key == key).then_some(leaf.account),
                 Node::Inner(inner) => {
-                    node = if bit(&key, depth) { &inner.right } else { &inner.left };
+                    node = &inner.children[nibble(&key, depth)];
                     depth += 1;
                 }
             }
@@ -345,28 +395,46 @@ impl StateTree {
     /// A proof that `public_key` holds some account, or holds none, against [`StateTree::root`].
     pub fn prove(&self, public_key: &PublicKey) -> AccountProof {
         let key = tree_key(public_key);
-        let mut siblings = Vec::new();
+        let mut steps = Vec::new();
         let mut node = &self.root;
         loop {
             match node {
-                Node::Empty => return AccountProof { siblings, leaf: None },
-                Node::Leaf(leaf) => return AccountProof { siblings, leaf: Some((leaf.key, leaf.account)) },
+                Node::Empty => return AccountProof { steps, leaf: None },
+                Node::Leaf(leaf) => return AccountProof { steps, leaf: Some((leaf.key, leaf.account)) },
                 Node::Inner(inner) => {
-                    let right = bit(&key, siblings.len());
-                    let (next, sibling) = if right { (&inner.right, &inner.left) } else { (&inner.left, &inner.right) };
-                    siblings.push(sibling.hash());
-                    node = next;
+                    let on_path = nibble(&key, steps.len());
+                    let mut step = ProofStep { bitmap: 0, siblings: Vec::new() };
+                    for (i, child) in inner.children.iter().enumerate() {
+                        let hash = child.hash();
+                        if hash != Hash::ZERO {
+                            step.bitmap |= 1 << i;
+                            if i != on_path {
+                                step.siblings.push(hash);
+                            }
+                        }
+                    }
+                    steps.push(step);
+                    node = &inner.children[on_path];
                 }
             }
         }
     }
 }
 
+/// One inner node on a proof's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProofStep {
+    /// The node's non-empty children: bit `i` set for child `i`.
+    pub bitmap: u16,
+    /// The hashes of its non-empty children other than the one on the path, in nibble order.
+    pub siblings: Vec<Hash>,
+}
+
 /// A Merkle proof for one account against a state root (format in `docs/FORMAT.md`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccountProof {
-    /// Sibling hashes from the root down to the proven position.
-    pub siblings: Vec<Hash>,
+    /// The inner nodes from the root down to the proven position.
+    pub steps: Vec<ProofStep>,
     /// The leaf found at the end of the path: `None` for an empty subtree.
     pub leaf: Option<Entry>,
 }
@@ -377,28 +445,52 @@ impl AccountProof {
     #[allow(clippy::result_unit_err)]
     pub fn verify(&self, root: &Hash, public_key: &PublicKey) -> Result<Option<Account>, ()> {
         let key = tree_key(public_key);
-        let depth = self.siblings.len();
-        if depth > 256 {
+        let depth = self.steps.len();
+        if depth > MAX_DEPTH {
             return Err(());
         }
         let (mut hash, proven) = match &self.leaf {
             None => (Hash::ZERO, None),
             Some((leaf_key, account)) => {
                 // A different leaf proves absence only if it sits on this key's path.
-                if (0..depth).any(|d| bit(leaf_key, d) != bit(&key, d)) {
+                if (0..depth).any(|d| nibble(leaf_key, d) != nibble(&key, d)) {
                     return Err(());
                 }
                 (leaf_hash(leaf_key, account), (*leaf_key == key).then_some(*account))
             }
         };
-        for (d, sibling) in self.siblings.iter().enumerate().rev() {
-            hash = if bit(&key, d) { inner_hash(sibling, &hash) } else { inner_hash(&hash, sibling) };
+        for (d, step) in self.steps.iter().enumerate().rev() {
+            hash = step.fold(nibble(&key, d), hash)?;
         }
         if hash == *root {
             Ok(proven)
         } else {
             Err(())
         }
+    }
+}
+
+impl ProofStep {
+    /// The hash of this node given the hash of its child `on_path` (zero when empty); `Err` if
+    /// the bitmap and the siblings do not describe such a node.
+    fn fold(&self, on_path: usize, child: Hash) -> Result<Hash, ()> {
+        let path_present = child != Hash::ZERO;
+        if (self.bitmap >> on_path & 1 == 1) != path_present
+            || self.siblings.len() + usize::from(path_present) != self.bitmap.count_ones() as usize
+        {
+            return Err(());
+        }
+        let mut siblings = self.siblings.iter();
+        let mut children = [Hash::ZERO; ARITY];
+        for (i, slot) in children.iter_mut().enumerate() {
+            if i == on_path {
+                *slot = child;
+            } else if self.bitmap >> i & 1 == 1 {
+                // A listed sibling is non-empty, or the recomputed bitmap would differ.
+                *slot = siblings.next().copied().filter(|h| *h != Hash::ZERO).ok_or(())?;
+            }
+        }
+        Ok(inner_hash(&children))
     }
 }
 
@@ -417,12 +509,52 @@ mod tests {
     }
 
     #[test]
+    fn nibbles_go_high_first() {
+        let mut key = [0u8; 32];
+        key[0] = 0xa5;
+        key[31] = 0x3c;
+        assert_eq!((nibble(&key, 0), nibble(&key, 1)), (0xa, 0x5));
+        assert_eq!((nibble(&key, 62), nibble(&key, 63)), (0x3, 0xc));
+    }
+
+    #[test]
+    fn an_inner_hash_covers_the_bitmap_and_only_the_non_empty_children() {
+        let a = Hash::digest(b"a");
+        let b = Hash::digest(b"b");
+        let mut children = [Hash::ZERO; ARITY];
+        children[0] = a;
+        children[15] = b;
+        let expected = Hash::digest_parts(&[&[0x01], &[0x80, 0x01], a.as_bytes(), b.as_bytes()]);
+        assert_eq!(inner_hash(&children), expected);
+    }
+
+    #[test]
     fn empty_and_single() {
         assert_eq!(StateTree::new().root(), Hash::ZERO);
         let tree = StateTree::new().update([(pk(1), acct(5, 0))]);
         assert_eq!(tree.root(), leaf_hash(&tree_key(&pk(1)), &acct(5, 0)));
         assert_eq!(tree.get(&pk(1)), Some(acct(5, 0)));
         assert_eq!(tree.get(&pk(2)), None);
+    }
+
+    #[test]
+    fn two_accounts_sharing_a_first_nibble_sit_below_a_one_child_node() {
+        // Find two keys whose first nibble agrees and second differs.
+        let (x, y) = (0..)
+            .flat_map(|i| (0..i).map(move |j| (pk(i), pk(j))))
+            .find(|(x, y)| {
+                let (kx, ky) = (tree_key(x), tree_key(y));
+                nibble(&kx, 0) == nibble(&ky, 0) && nibble(&kx, 1) != nibble(&ky, 1)
+            })
+            .unwrap();
+        let tree = StateTree::from_accounts([(x, acct(1, 0)), (y, acct(2, 0))]);
+        let (kx, ky) = (tree_key(&x), tree_key(&y));
+        let mut lower = [Hash::ZERO; ARITY];
+        lower[nibble(&kx, 1)] = leaf_hash(&kx, &acct(1, 0));
+        lower[nibble(&ky, 1)] = leaf_hash(&ky, &acct(2, 0));
+        let mut upper = [Hash::ZERO; ARITY];
+        upper[nibble(&kx, 0)] = inner_hash(&lower);
+        assert_eq!(tree.root(), inner_hash(&upper));
     }
 
     #[test]
@@ -444,7 +576,7 @@ mod tests {
         let mut tree = StateTree::from_accounts(initial.clone());
         let before = tree.root();
         // Existing accounts rewritten, new ones added, and one key written twice (the last wins):
-        // large enough to plan both halves of the upper levels in parallel.
+        // large enough to plan the upper levels' children in parallel.
         let mut changes: Vec<_> = (2000..5000).map(|i| (pk(i), acct(9, 1))).collect();
         changes.push((pk(2500), acct(10, 2)));
         let plan = tree.plan(changes.clone());
@@ -488,7 +620,7 @@ mod tests {
         for i in [0, 17, 299] {
             assert_eq!(tree.prove(&pk(i)).verify(&root, &pk(i)), Ok(Some(acct(i as u64 + 1, 2))));
         }
-        for i in [300, 1000] {
+        for i in [300, 1000, 5000] {
             assert_eq!(tree.prove(&pk(i)).verify(&root, &pk(i)), Ok(None));
         }
         // A proof for one key does not prove another's account, and a tampered proof fails.
@@ -496,5 +628,27 @@ mod tests {
         let mut tampered = tree.prove(&pk(5));
         tampered.leaf = Some((tree_key(&pk(5)), acct(1_000_000, 2)));
         assert!(tampered.verify(&root, &pk(5)).is_err());
+    }
+
+    #[test]
+    fn a_proof_whose_bitmap_or_siblings_lie_fails() {
+        let tree = StateTree::from_accounts((0..300).map(|i| (pk(i), acct(1, 0))));
+        let root = tree.root();
+        let proof = tree.prove(&pk(7));
+        let mut dropped_sibling = proof.clone();
+        dropped_sibling.steps[0].siblings.pop();
+        assert!(dropped_sibling.verify(&root, &pk(7)).is_err());
+        let mut path_child_hidden = proof.clone();
+        let on_path = nibble(&tree_key(&pk(7)), 0);
+        path_child_hidden.steps[0].bitmap &= !(1 << on_path);
+        assert!(path_child_hidden.verify(&root, &pk(7)).is_err());
+        let mut zero_sibling = proof.clone();
+        zero_sibling.steps[0].siblings[0] = Hash::ZERO;
+        assert!(zero_sibling.verify(&root, &pk(7)).is_err());
+        // An absence proof cut short at a non-empty child does not pass as one.
+        let mut cut = proof;
+        cut.steps.truncate(1);
+        cut.leaf = None;
+        assert!(cut.verify(&root, &pk(7)).is_err());
     }
 }

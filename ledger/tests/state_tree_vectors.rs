@@ -31,7 +31,7 @@ fn computed() -> Value {
         json!({
             "public_key": pk.to_hex(),
             "key": hex::encode(tree_key(pk)),
-            "siblings": p.siblings.iter().map(|s| s.to_hex()).collect::<Vec<_>>(),
+            "steps": p.steps.iter().map(|s| json!({ "bitmap": format!("{:04x}", s.bitmap), "siblings": s.siblings.iter().map(|h| h.to_hex()).collect::<Vec<_>>() })).collect::<Vec<_>>(),
             "leaf": p.leaf.map(|(k, a)| json!({ "key": hex::encode(k), "value": hex::encode(a.encode()) })),
         })
     };

@@ -24,8 +24,9 @@ use crate::state::{Account, Changes, Ledger};
 use keys::{height_key, history_key, meta};
 use std::collections::HashMap;
 
-/// The on-disk format this code writes; a store with another is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// The on-disk format this code writes; a store with another is refused. Version 2: the
+/// 16-way state tree (its roots are in every stored header).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A storage failure. A node stops cleanly on any of these.
 #[derive(Debug, thiserror::Error)]
