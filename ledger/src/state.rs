@@ -190,10 +190,14 @@ impl Execution {
     }
 }
 
+/// Accounts by public key. Keys come from users, so the hasher is seeded per map (no one can
+/// choose keys that collide), and fast: a block looks up and writes some 60,000 of them.
+type AccountMap = HashMap<PublicKey, Account, foldhash::fast::RandomState>;
+
 /// Account changes made so far inside one block, on top of the committed accounts.
 struct Overlay<'a> {
-    committed: &'a HashMap<PublicKey, Account>,
-    changed: HashMap<PublicKey, Account>,
+    committed: &'a AccountMap,
+    changed: AccountMap,
 }
 
 impl Overlay<'_> {
@@ -227,7 +231,7 @@ impl Overlay<'_> {
 #[derive(Clone)]
 pub struct Ledger {
     params: ChainParams,
-    accounts: HashMap<PublicKey, Account>,
+    accounts: AccountMap,
     tree: StateTree,
     height: u64,
     last_block_hash: Hash,
@@ -239,11 +243,12 @@ impl Ledger {
     /// at `height` (for height 0: the genesis hash and genesis time).
     pub fn new(
         params: ChainParams,
-        accounts: HashMap<PublicKey, Account>,
+        accounts: impl IntoIterator<Item = (PublicKey, Account)>,
         height: u64,
         last_block_hash: Hash,
         last_time_ms: u64,
     ) -> Ledger {
+        let accounts: AccountMap = accounts.into_iter().collect();
         let tree = StateTree::from_accounts(accounts.iter().map(|(k, a)| (*k, *a)));
         Ledger { params, accounts, tree, height, last_block_hash, last_time_ms }
     }
@@ -308,7 +313,7 @@ impl Ledger {
     /// Executes a block's transfers in order. Any failing transfer rejects the block whole.
     pub fn execute(&self, ctx: &BlockContext, transfers: &[VerifiedTransfer]) -> Result<Execution, BlockError> {
         // Each transfer changes at most its sender, its recipient and the proposer.
-        let changed = HashMap::with_capacity(2 * transfers.len() + 1);
+        let changed = AccountMap::with_capacity_and_hasher(2 * transfers.len() + 1, Default::default());
         let mut overlay = Overlay { committed: &self.accounts, changed };
         let mut fees: u64 = 0;
         for (index, transfer) in transfers.iter().enumerate() {
@@ -329,7 +334,7 @@ impl Ledger {
         ctx: &BlockContext,
         candidates: Vec<VerifiedTransfer>,
     ) -> (Vec<VerifiedTransfer>, Vec<(Transfer, RejectReason)>, Execution) {
-        let mut overlay = Overlay { committed: &self.accounts, changed: HashMap::new() };
+        let mut overlay = Overlay { committed: &self.accounts, changed: AccountMap::default() };
         let mut included = Vec::new();
         let mut refused = Vec::new();
         let mut fees: u64 = 0;
