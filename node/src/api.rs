@@ -144,6 +144,10 @@ impl NodeApi for NodeRpc {
         if let Some(view) = self.blocking(move |s| NodeRpc::committed_view(s, &hash)).await? {
             return Ok(SubmitOutcome { hash, status: TxStatus::Committed, height: view.height });
         }
+        // Refused as mempool_full, the node is shedding load: its pool is not asked again.
+        if matches!(refused, ApiError::Rejected(RejectReason::MempoolFull)) {
+            return Err(refused);
+        }
         if let PoolStatus::Ended(_, outcome) = self.mempool.status(hash).await.map_err(internal)? {
             let status = pool_view(hash, PoolStatus::Ended(transfer, outcome)).status;
             if status != TxStatus::Unknown {

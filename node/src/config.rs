@@ -175,6 +175,9 @@ impl NodeConfig {
         if m.max_transfers == 0 || m.max_bytes < 4096 || m.future_nonces == 0 {
             return Err(invalid("mempool", "max_transfers, future_nonces >= 1 and max_bytes >= 4096"));
         }
+        if m.max_backlog_ms > 600_000 {
+            return Err(invalid("mempool.max_backlog_ms", "must be at most 600000 (0 = no shedding)"));
+        }
         Ok(())
     }
 }

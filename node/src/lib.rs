@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod api;
+pub mod backlog;
 pub mod config;
 pub mod driver;
 pub mod home;

@@ -21,11 +21,15 @@ pub struct MempoolConfig {
     /// How far above a sender's committed nonce a transfer may be: nonces in
     /// `committed .. committed + future_nonces` are accepted.
     pub future_nonces: u64,
+    /// Load shedding: once the pool holds this many milliseconds of the chain's recent commit
+    /// rate (never less than one full block), client submissions that do not outbid the
+    /// cheapest waiting fee are refused as `mempool_full` before any check. 0 turns it off.
+    pub max_backlog_ms: u64,
 }
 
 impl Default for MempoolConfig {
     fn default() -> Self {
-        MempoolConfig { max_transfers: 50_000, max_bytes: 32 << 20, future_nonces: 16 }
+        MempoolConfig { max_transfers: 50_000, max_bytes: 32 << 20, future_nonces: 16, max_backlog_ms: 2_000 }
     }
 }
 
@@ -108,6 +112,16 @@ impl Mempool {
     /// Encoded bytes held.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The lowest fee waiting here.
+    pub fn cheapest_fee(&self) -> Option<u64> {
+        self.by_fee.first().map(|(fee, _, _)| *fee)
+    }
+
+    /// True if `sender` has a transfer waiting here with a nonce above `nonce`.
+    pub fn waits_after(&self, sender: &PublicKey, nonce: u64) -> bool {
+        self.senders.get(sender).is_some_and(|queue| queue.by_nonce.range(nonce.saturating_add(1)..).next().is_some())
     }
 
     /// True if the transfer with `hash` is waiting here.

@@ -2,6 +2,7 @@
 //! RPC and from gossip, gossips what it accepts in batches, serves the proposer and the block
 //! validator, and remembers how recent transfers ended.
 
+use crate::backlog::Backlog;
 use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
 use crate::metrics::NodeMetrics;
 use crate::recent::Recent;
@@ -9,7 +10,7 @@ use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
 use crate::LedgerStore;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tally_ledger::crypto::SignatureVerifier;
 use tally_ledger::state::{check_chain, check_fee};
 use tally_ledger::{Account, ChainParams, Hash, PublicKey, RejectReason, Transfer, VerifiedTransfer};
@@ -62,6 +63,8 @@ pub struct MempoolHandle {
     control: mpsc::Sender<Command>,
     /// The number of transfers waiting, updated after every change.
     pub size: watch::Receiver<usize>,
+    /// Counts the submissions shed because the admission queue was full.
+    shed: prometheus_client::metrics::counter::Counter,
 }
 
 /// The mempool actor stopped (the node is shutting down).
@@ -83,8 +86,20 @@ impl MempoolHandle {
     }
 
     /// Admits a transfer from a client (checks in SPEC order; the signature once).
+    ///
+    /// Never waits for room: when the admission queue is full the node is past saturation and
+    /// the transfer is shed at once, unchecked, as `mempool_full` (the client should retry with
+    /// a backoff), rather than every client's call slowing down behind the queue.
     pub async fn submit(&self, transfer: Transfer) -> Result<Result<Admission, RejectReason>, MempoolStopped> {
-        self.ask(|reply| Command::Submit { transfer, reply }).await
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Command::Submit { transfer, reply }) {
+            Ok(()) => rx.await.map_err(|_| MempoolStopped),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.shed.inc();
+                Ok(Err(RejectReason::MempoolFull))
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(MempoolStopped),
+        }
     }
 
     /// Hands a gossiped batch to the pool, which reports the verdict to the network itself.
@@ -163,6 +178,8 @@ pub struct MempoolActor {
     /// Hashes of recently committed transfers, oldest first (bounded: [`COMMITTED_KEPT`]), so
     /// that a client sending one again is answered without a signature check.
     committed: Recent<Hash, ()>,
+    /// The commit rate, and from it how many waiting transfers mean the node is behind.
+    backlog: Backlog,
 }
 
 /// How many block-verified transfers are remembered: two full blocks' worth.
@@ -181,6 +198,7 @@ impl MempoolActor {
         let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
         let (control, control_rx) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         let (size_tx, size) = watch::channel(0);
+        let backlog = Backlog::new(Duration::from_millis(config.max_backlog_ms), params.max_block_txs as usize);
         let actor = MempoolActor {
             pool: Mempool::new(config),
             verifier: SignatureVerifier::new(),
@@ -195,9 +213,11 @@ impl MempoolActor {
             recently_verified: Recent::new(RECENTLY_VERIFIED_KEPT),
             accounts: HashMap::new(),
             committed: Recent::new(COMMITTED_KEPT),
+            backlog,
         };
+        let shed = actor.metrics.submissions_shed.clone();
         tokio::spawn(actor.run(control_rx, rx));
-        MempoolHandle { tx, control, size }
+        MempoolHandle { tx, control, size, shed }
     }
 
     async fn run(mut self, mut control: mpsc::Receiver<Command>, mut rx: mpsc::Receiver<Command>) {
@@ -249,6 +269,7 @@ impl MempoolActor {
             }
             Command::Committed { height, transfers, accounts } => {
                 self.next_height = height + 1;
+                self.backlog.record(Instant::now(), transfers.len());
                 for (key, account) in accounts.iter() {
                     if let Some(cached) = self.accounts.get_mut(key) {
                         *cached = *account;
@@ -303,6 +324,19 @@ impl MempoolActor {
         Ok(admission)
     }
 
+    /// True when the pool already holds more than its backlog allows, so that `transfer` would
+    /// only wait behind the others: it is shed before its signature costs anything. Never shed:
+    /// a fee that outbids the cheapest waiting one, and a transfer its sender's waiting later
+    /// nonces depend on (shedding that would strand them, and a pool full of stranded transfers
+    /// would shed the very transfers that free it). Gossip is not shed: what another validator
+    /// accepted is needed here to build blocks.
+    fn behind(&mut self, transfer: &Transfer) -> bool {
+        let Some(limit) = self.backlog.limit(Instant::now()) else { return false };
+        self.pool.len() >= limit
+            && self.pool.cheapest_fee().is_none_or(|cheapest| transfer.fee <= cheapest)
+            && !self.pool.waits_after(&transfer.from, transfer.nonce)
+    }
+
     fn admit_local(&mut self, transfer: Transfer) -> Result<Admission, RejectReason> {
         let hash = transfer.hash();
         if self.pool.contains(&hash) {
@@ -310,6 +344,10 @@ impl MempoolActor {
         }
         if self.committed.contains(&hash) {
             return Ok(Admission::AlreadyCommitted);
+        }
+        if self.behind(&transfer) {
+            self.metrics.submissions_shed.inc();
+            return Err(RejectReason::MempoolFull);
         }
         check_chain(&transfer, &self.params)?;
         let verified = match self.verify(vec![transfer]).pop() {
@@ -449,6 +487,64 @@ mod tests {
         }
         .sign(key)
         .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_submission_finding_the_admission_queue_full_is_shed_at_once() {
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let (tx, mut queue) = mpsc::channel(1);
+        let (control, _control_queue) = mpsc::channel(1);
+        let (_size_tx, size) = watch::channel(0);
+        let metrics = NodeMetrics::detached();
+        let mempool = MempoolHandle { tx, control, size, shed: metrics.submissions_shed.clone() };
+        // Something else holds the queue's only place, and no actor drains it.
+        let (reply, _) = oneshot::channel();
+        assert!(mempool.tx.try_send(Command::Status { hash: Hash::ZERO, reply }).is_ok());
+        let key = SigningKey::from_bytes(&dev_account_seed(0));
+        let answer =
+            tokio::time::timeout(Duration::from_secs(5), mempool.submit(transfer(&genesis, &key, 0, 10))).await;
+        assert_eq!(answer.expect("a full queue answers without waiting").unwrap(), Err(RejectReason::MempoolFull));
+        assert_eq!(metrics.submissions_shed.get(), 1);
+
+        // Once there is room, submissions are queued for the actor's checks again.
+        assert!(matches!(queue.recv().await, Some(Command::Status { .. })));
+        let waiting = tokio::spawn(async move { mempool.submit(transfer(&genesis, &key, 0, 10)).await });
+        assert!(matches!(queue.recv().await, Some(Command::Submit { .. })));
+        waiting.abort();
+        assert_eq!(metrics.submissions_shed.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_pool_behind_sheds_submissions_unchecked_but_takes_gap_fillers_and_better_fees() {
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
+        let metrics = NodeMetrics::register(&mut Default::default());
+        // Nothing committed yet, so the backlog allowed is the floor: one block of 3 transfers.
+        let params = ChainParams { max_block_txs: 3, ..genesis.params.clone() };
+        let mempool = MempoolActor::spawn(MempoolConfig::default(), params, store, None, metrics.clone(), 0);
+        let key = |i: u32| SigningKey::from_bytes(&dev_account_seed(i));
+        // Account 1 sends its nonce 1 before its nonce 0 (an open-loop client racing itself).
+        for (i, nonce) in [(0, 0), (1, 1), (2, 0)] {
+            assert_eq!(mempool.submit(transfer(&genesis, &key(i), nonce, 10)).await.unwrap(), Ok(Admission::Added));
+        }
+        let late = transfer(&genesis, &key(3), 0, 10);
+        assert_eq!(mempool.submit(late.clone()).await.unwrap(), Err(RejectReason::MempoolFull));
+        assert_eq!(metrics.submissions_shed.get(), 1);
+        assert_eq!(metrics.signatures_verified.get(), 3, "the shed submission cost no signature check");
+        let next = transfer(&genesis, &key(0), 1, 10);
+        assert_eq!(mempool.submit(next).await.unwrap(), Err(RejectReason::MempoolFull), "a follow-up is shed too");
+        let gap_filler = transfer(&genesis, &key(1), 0, 10);
+        assert_eq!(
+            mempool.submit(gap_filler).await.unwrap(),
+            Ok(Admission::Added),
+            "the nonce a waiting transfer depends on is never shed"
+        );
+
+        let mut outbid = late.body().clone();
+        outbid.fee += 1;
+        let outbid = outbid.sign(&key(3)).unwrap();
+        assert_eq!(mempool.submit(outbid).await.unwrap(), Ok(Admission::Added), "a better fee still gets in");
     }
 
     #[tokio::test]

@@ -26,6 +26,9 @@ pub struct NodeMetrics {
     /// `tally_gossip_batches_dropped_total`: gossiped transfer batches dropped because the
     /// mempool was backed up (their transfers still arrive in blocks).
     pub gossip_batches_dropped: Counter,
+    /// `tally_submissions_shed_total`: client submissions refused as `mempool_full`, unchecked,
+    /// because the mempool's admission queue was full (the node is past saturation).
+    pub submissions_shed: Counter,
 }
 
 impl NodeMetrics {
@@ -40,6 +43,7 @@ impl NodeMetrics {
             consensus_rounds: Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 10.0]),
             signatures_verified: Counter::default(),
             gossip_batches_dropped: Counter::default(),
+            submissions_shed: Counter::default(),
         };
         registry.register("tally_height", "Committed block height", metrics.height.clone());
         registry.register("tally_peers", "Connected peers of this chain", metrics.peers.clone());
@@ -68,6 +72,11 @@ impl NodeMetrics {
             "tally_gossip_batches_dropped",
             "Gossiped transfer batches dropped because the mempool was backed up",
             metrics.gossip_batches_dropped.clone(),
+        );
+        registry.register(
+            "tally_submissions_shed",
+            "Client submissions refused as mempool_full, unchecked, because the admission queue was full",
+            metrics.submissions_shed.clone(),
         );
         metrics
     }

@@ -68,6 +68,17 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         if !step.rejected.is_empty() {
             println!("         rejected: {:?}", step.rejected);
         }
+        if step.shed_retries > 0 {
+            println!(
+                "         shed and sent again {} times (after {} ms, doubling up to {} ms); accepted -> final \
+                 p50 {} ms, p99 {} ms",
+                step.shed_retries,
+                submit::RETRY_AFTER.as_millis(),
+                submit::RETRY_MAX.as_millis(),
+                step.accepted_latency_ms.p50,
+                step.accepted_latency_ms.p99
+            );
+        }
         steps.push(step);
     }
     let (connects, fetched) = {
@@ -123,11 +134,12 @@ async fn run_step(
         batch: args.batch,
         rate,
         limit: duration + Duration::from_secs(10),
+        window: args.nonce_window as usize,
     };
     let usage = procstat::start(&target.pids);
     let signed = Arc::new(signed);
     let start = Instant::now() + Duration::from_millis(100);
-    let records = submit::run(&phase, Arc::clone(&signed), senders.len(), start).await?;
+    let records = submit::run(&phase, Arc::clone(&signed), senders.len(), observer.shared(), start).await?;
 
     let accepted: Vec<Hash> = signed
         .iter()

@@ -57,6 +57,11 @@ impl Observer {
         self.seen.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// A shared handle on what is observed, for tasks that outlive a borrow of the observer.
+    pub fn shared(&self) -> Arc<Mutex<Seen>> {
+        Arc::clone(&self.seen)
+    }
+
     /// Stops the watcher and waits for it.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);

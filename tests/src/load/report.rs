@@ -57,6 +57,8 @@ pub struct Step {
     pub rejected: BTreeMap<String, usize>,
     /// Scheduled but not sent before the phase's time limit.
     pub not_sent: usize,
+    /// Times a node shed a transfer (`mempool_full`) that was then sent again.
+    pub shed_retries: usize,
     /// Accepted transfers seen in a committed block (during the phase or the drain).
     pub committed: usize,
     /// Accepted transfers never seen in a committed block.
@@ -65,8 +67,12 @@ pub struct Step {
     pub committed_tps: f64,
     /// The same over the phase's second half only (no ramp-up).
     pub committed_tps_steady: f64,
-    /// Submit→final latency of committed transfers.
+    /// Submit→final latency of committed transfers, from the first send (or, for one held
+    /// behind a shed transfer of its sender, from when it was due).
     pub latency_ms: Latency,
+    /// Accepted→final latency of committed transfers: from the send the node accepted, after
+    /// any sheds (equal to `latency_ms` when nothing was shed).
+    pub accepted_latency_ms: Latency,
     /// Blocks committed during the phase.
     pub blocks: usize,
     /// Heights of the first and last of them (0 when none).
@@ -109,8 +115,11 @@ impl Step {
         let mut rejected = BTreeMap::new();
         let (mut sent, mut accepted, mut not_sent, mut committed, mut in_window, mut steady) = (0, 0, 0, 0, 0, 0);
         let mut latencies = Vec::new();
+        let mut accepted_latencies = Vec::new();
         let mut last_sent = start;
+        let mut shed_retries = 0;
         for (signed, record) in m.signed.iter().zip(m.records) {
+            shed_retries += record.shed as usize;
             if let Some(at) = record.sent {
                 sent += 1;
                 last_sent = last_sent.max(at);
@@ -123,6 +132,8 @@ impl Step {
                     if let (Some(&(at, _)), Some(sent_at)) = (m.seen.committed.get(&signed.hash), record.sent) {
                         committed += 1;
                         latencies.push(at.saturating_duration_since(sent_at).as_secs_f64() * 1e3);
+                        let accepted_at = record.accepted.unwrap_or(sent_at);
+                        accepted_latencies.push(at.saturating_duration_since(accepted_at).as_secs_f64() * 1e3);
                         in_window += usize::from(at >= start && at <= end);
                         steady += usize::from(at >= half && at <= end);
                     }
@@ -147,11 +158,13 @@ impl Step {
             accepted,
             rejected,
             not_sent,
+            shed_retries,
             committed,
             never_committed: accepted - committed,
             committed_tps: round(in_window as f64 / secs, 1),
             committed_tps_steady: round(steady as f64 / (secs / 2.0), 1),
             latency_ms: Latency::of(latencies),
+            accepted_latency_ms: Latency::of(accepted_latencies),
             blocks: blocks.len(),
             heights: (blocks.first().map_or(0, |b| b.height), blocks.last().map_or(0, |b| b.height)),
             block_interval_ms: round(block_interval_ms, 1),
