@@ -3,7 +3,8 @@
 //! signature checks (done once at mempool admission). Reported on one core and on all cores.
 //!
 //! `cargo bench -p tally-ledger --bench apply_commit` (env `TALLY_BENCH_ACCOUNTS`,
-//! `TALLY_BENCH_BLOCKS` shrink or grow it).
+//! `TALLY_BENCH_BLOCKS` shrink or grow it; `TALLY_BENCH_JSON=FILE` appends each pass's figures
+//! to FILE as a JSON line).
 
 use ed25519_dalek::SigningKey;
 use std::time::Instant;
@@ -131,11 +132,28 @@ fn main() {
             eprintln!("[{label}] block {height}: {} transfers in {:.1} ms", chunk.len(), elapsed.as_secs_f64() * 1e3);
         }
         let per_block = |d: std::time::Duration| d.as_secs_f64() * 1e3 / chunks.len() as f64;
+        let rate = count as f64 / total.as_secs_f64();
+        if let Some(path) = std::env::var_os("TALLY_BENCH_JSON") {
+            // One JSON object per line, appended, for `tally-bench-report`.
+            let line = serde_json::json!({
+                "accounts": accounts,
+                "threads": pool.current_num_threads(),
+                "transfers_per_block": TRANSFERS_PER_BLOCK,
+                "transfers_per_s": rate.round(),
+                "ms_per_block": per_block(total),
+                "execute_and_state_root_ms": per_block(executing),
+                "block_assembly_ms": per_block(assembling),
+                "synced_store_write_ms": per_block(committing),
+                "apply_ms": per_block(applying),
+            });
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+            std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes()).unwrap();
+        }
         println!(
             "apply+commit, {accounts} accounts, {TRANSFERS_PER_BLOCK}-transfer blocks, {label}: {:.0} transfers/s \
              ({:.1} ms per block: execute + state root {:.1} ms, block assembly {:.1} ms, synced store write \
              {:.1} ms, apply {:.1} ms)",
-            count as f64 / total.as_secs_f64(),
+            rate,
             per_block(total),
             per_block(executing),
             per_block(assembling),

@@ -137,6 +137,7 @@ async fn run_step(
         window: args.nonce_window as usize,
     };
     let usage = procstat::start(&target.pids);
+    let own = procstat::Own::start();
     let signed = Arc::new(signed);
     let start = Instant::now() + Duration::from_millis(100);
     let records = submit::run(&phase, Arc::clone(&signed), senders.len(), observer.shared(), start).await?;
@@ -161,6 +162,17 @@ async fn run_step(
     }
     let drain = drain_start.elapsed();
     let nodes = procstat::finish(&target.pids, &usage);
+    let load_generator = own.finish();
     let seen = observer.seen();
-    Ok(Step::measure(Measured { rate, duration, signed: &signed, records: &records, seen: &seen, start, drain, nodes }))
+    Ok(Step::measure(Measured {
+        rate,
+        duration,
+        signed: &signed,
+        records: &records,
+        seen: &seen,
+        start,
+        drain,
+        nodes,
+        load_generator,
+    }))
 }

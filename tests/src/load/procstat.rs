@@ -31,6 +31,39 @@ pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
+/// The load generator's own CPU use over a phase.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct OwnUsage {
+    /// CPU seconds (user + system) used during the phase.
+    pub cpu_seconds: f64,
+    /// Average CPU use over the phase, in cores.
+    pub cpu_cores: f64,
+}
+
+/// The load generator's CPU counter at the start of a phase.
+pub struct Own {
+    cpu: Option<f64>,
+    at: std::time::Instant,
+}
+
+impl Own {
+    /// Takes this process's counter.
+    pub fn start() -> Own {
+        Own { cpu: cpu_seconds(std::process::id()), at: std::time::Instant::now() }
+    }
+
+    /// This process's CPU use since [`Own::start`] (zero when `/proc` cannot be read).
+    pub fn finish(&self) -> OwnUsage {
+        let elapsed = self.at.elapsed().as_secs_f64().max(1e-9);
+        match (self.cpu, cpu_seconds(std::process::id())) {
+            (Some(before), Some(now)) => {
+                OwnUsage { cpu_seconds: round(now - before, 2), cpu_cores: round((now - before) / elapsed, 3) }
+            }
+            _ => OwnUsage::default(),
+        }
+    }
+}
+
 /// One node's figures over a phase.
 #[derive(Clone, Debug, Serialize)]
 pub struct NodeUsage {

@@ -2,7 +2,7 @@
 
 use super::keys::Signed;
 use super::observe::Seen;
-use super::procstat::{round, NodeUsage};
+use super::procstat::{round, NodeUsage, OwnUsage};
 use super::submit::{Fate, Record};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -85,6 +85,8 @@ pub struct Step {
     pub drain_s: f64,
     /// Each node's CPU and memory over the phase and drain.
     pub nodes: Vec<NodeUsage>,
+    /// The load generator's own CPU over the phase and drain (it shares the cores).
+    pub load_generator: OwnUsage,
 }
 
 /// Inputs of [`Step::measure`].
@@ -105,6 +107,8 @@ pub struct Measured<'a> {
     pub drain: Duration,
     /// Node figures.
     pub nodes: Vec<NodeUsage>,
+    /// The load generator's figures.
+    pub load_generator: OwnUsage,
 }
 
 impl Step {
@@ -171,6 +175,7 @@ impl Step {
             max_block_transfers: blocks.iter().map(|b| b.transfers).max().unwrap_or(0),
             drain_s: round(m.drain.as_secs_f64(), 2),
             nodes: m.nodes,
+            load_generator: m.load_generator,
         }
     }
 }
