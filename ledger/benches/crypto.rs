@@ -124,6 +124,10 @@ fn blocks(c: &mut Criterion) {
     group.bench_function("transfers_root", |b| b.iter(|| transfers_root(&hashes)));
     group.bench_function("encode", |b| b.iter(|| block.encode()));
     group.bench_function("decode", |b| b.iter(|| Block::decode(&bytes, 8 << 20).unwrap()));
+    // What a committed-transfer lookup (getTransaction, history) reads: one transfer, the last
+    // (the whole block's length prefixes walked), per lookup.
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("last_transfer_only", |b| b.iter(|| Block::transfer_at(&bytes, 1_999).unwrap()));
     group.finish();
 }
 

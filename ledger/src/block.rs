@@ -234,6 +234,31 @@ impl Block {
         }
         Ok(block)
     }
+
+    /// The transfer at `index` of a block's bytes, or `None` past the last one, decoding only
+    /// that transfer: the others are skipped by their length prefixes. For bytes that were
+    /// checked as a whole when they were committed (a store's block), so neither the transfers
+    /// root nor the last commit is checked again; the walk is still bounds-checked, and bytes
+    /// that do not parse are an error.
+    pub fn transfer_at(bytes: &[u8], index: usize) -> Result<Option<Transfer>, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        Header::read(&mut reader)?;
+        let commit_len = reader.u32("last commit length")? as usize;
+        reader.take(commit_len, "last commit")?;
+        let count = reader.u32("transfer count")? as usize;
+        if index >= count {
+            return Ok(None);
+        }
+        for _ in 0..index {
+            let len = reader.u16("transfer length")? as usize;
+            reader.take(len, "transfer")?;
+        }
+        let len = reader.u16("transfer length")? as usize;
+        if len > MAX_TRANSFER_LEN {
+            return Err(DecodeError::Oversize { size: len, limit: MAX_TRANSFER_LEN });
+        }
+        Transfer::decode(reader.take(len, "transfer")?).map(Some)
+    }
 }
 
 #[cfg(test)]
@@ -290,6 +315,24 @@ mod tests {
             trailing.push(0);
             assert!(Block::decode(&trailing, 1 << 20).is_err());
             assert!(Block::decode(&bytes[..bytes.len() - 1], 1 << 20).is_err());
+        }
+    }
+
+    #[test]
+    fn one_transfer_is_read_out_of_a_blocks_bytes() {
+        for n in [0, 1, 5] {
+            let block = block_with(n);
+            let bytes = block.encode();
+            for (i, transfer) in block.transfers.iter().enumerate() {
+                assert_eq!(Block::transfer_at(&bytes, i).unwrap().as_ref(), Some(transfer));
+            }
+            assert_eq!(Block::transfer_at(&bytes, n).unwrap(), None);
+            assert_eq!(Block::transfer_at(&bytes, usize::MAX).unwrap(), None);
+        }
+        // Truncated bytes are an error, not a wrong transfer or a panic.
+        let bytes = block_with(3).encode();
+        for cut in [10, bytes.len() / 2, bytes.len() - 1] {
+            assert!(Block::transfer_at(&bytes[..cut], 2).is_err(), "cut at {cut}");
         }
     }
 

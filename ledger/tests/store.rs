@@ -29,10 +29,18 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
         for (i, t) in block.transfers.iter().enumerate() {
             let location = store.transfer_location(&t.hash()).unwrap().unwrap();
             assert_eq!((location.height, location.index), (h, i as u32));
+            assert_eq!(store.committed_transfer(&t.hash()).unwrap(), Some((location, t.clone())));
         }
     }
     assert_eq!(store.block(6).unwrap().map(|b| b.block), None);
     assert_eq!(store.transfer_location(&Hash::ZERO).unwrap(), None);
+    assert_eq!(store.committed_transfer(&Hash::ZERO).unwrap(), None);
+    // A location that does not hold the transfer asked for is corruption, never another transfer.
+    let (first, second) = (&blocks[0].transfers[0], &blocks[0].transfers[1]);
+    let wrong = store.transfer_location(&second.hash()).unwrap().unwrap();
+    assert!(matches!(store.transfer_at(&first.hash(), wrong), Err(StoreError::Corrupt(_))));
+    let missing = tally_ledger::store::TransferLocation { height: 99, index: 0 };
+    assert!(matches!(store.transfer_at(&first.hash(), missing), Err(StoreError::Corrupt(_))));
     for (pk, account) in chain.ledger.accounts() {
         assert_eq!(store.account(pk).unwrap(), *account);
     }

@@ -8,7 +8,7 @@ use crate::views::stored_block_view;
 use crate::LedgerStore;
 use async_trait::async_trait;
 use std::sync::Arc;
-use tally_ledger::store::{HistoryCursor, StoreError};
+use tally_ledger::store::{HistoryCursor, StoreError, TransferLocation};
 use tally_ledger::{Genesis, Hash, PublicKey, RejectReason, Transfer};
 use tally_rpc::{
     AccountState, ApiError, BlockRef, BlockView, EvidenceView, Health, HistoryView, NodeApi, NodeStatus, SubmitOutcome,
@@ -60,17 +60,19 @@ impl NodeRpc {
 
     /// A committed transfer's view, if `hash` is committed.
     fn committed_view(store: &LedgerStore, hash: &Hash) -> Result<Option<TransactionView>, StoreError> {
-        let Some(location) = store.transfer_location(hash)? else { return Ok(None) };
-        let Some(stored) = store.block(location.height)? else { return Ok(None) };
-        let transfer = stored.block.transfers.get(location.index as usize).cloned();
-        Ok(Some(TransactionView {
-            hash: *hash,
-            status: TxStatus::Committed,
-            height: Some(location.height),
-            index: Some(location.index),
-            replaced_by: None,
-            transfer,
-        }))
+        Ok(store.committed_transfer(hash)?.map(|(location, transfer)| committed(*hash, location, transfer)))
+    }
+}
+
+/// The view of transfer `hash`, committed at `location`.
+fn committed(hash: Hash, location: TransferLocation, transfer: Transfer) -> TransactionView {
+    TransactionView {
+        hash,
+        status: TxStatus::Committed,
+        height: Some(location.height),
+        index: Some(location.index),
+        replaced_by: None,
+        transfer: Some(transfer),
     }
 }
 
@@ -183,10 +185,8 @@ impl NodeApi for NodeRpc {
         self.blocking(move |s| {
             let page = s.history(&key, limit, before)?;
             let mut transactions = Vec::with_capacity(page.entries.len());
-            for (hash, _) in &page.entries {
-                if let Some(view) = NodeRpc::committed_view(s, hash)? {
-                    transactions.push(view);
-                }
+            for (hash, location) in page.entries {
+                transactions.push(committed(hash, location, s.transfer_at(&hash, location)?));
             }
             Ok(HistoryView { transactions, next: page.next })
         })

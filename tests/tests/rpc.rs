@@ -71,8 +71,12 @@ async fn every_method_every_reason_and_the_documented_examples() {
     assert_eq!((again.status.as_str(), again.height), ("committed", sent.height));
     let info = client.get_transaction(&good.hash()).await.unwrap();
     assert_eq!((info.status.as_str(), info.height), ("committed", sent.height));
+    // The committed transfer itself, read back out of its block.
+    let fields = info.transfer.as_ref().map(|t| (t.from, t.to, t.amount, t.nonce));
+    assert_eq!(fields, Some((Address(dev_public(1)), Address(to), 500, 0)));
     let history = client.get_transactions_by_address(&Address(to), Some(10), None).await.unwrap();
-    assert_eq!(history.transactions.first().map(|t| t.hash), Some(good.hash()));
+    let first = history.transactions.first().map(|t| (t.hash, t.index, t.transfer.as_ref().map(|f| f.amount)));
+    assert_eq!(first, Some((good.hash(), info.index, Some(500))));
     let account = client.get_account(&Address(dev_public(1))).await.unwrap();
     assert_eq!((account.nonce, account.pending_nonce), (1, 1));
 

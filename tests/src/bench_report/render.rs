@@ -6,7 +6,7 @@ use super::{BEGIN, END};
 use std::fmt::Write;
 
 /// The criterion benchmarks the report lists, with what each measures.
-pub const MICRO: [(&str, &str); 15] = [
+pub const MICRO: [(&str, &str); 16] = [
     ("signatures/decode_hash_verify_strict", "decode + hash + `verify_strict`, key decompressed each time"),
     ("signatures/cached_key_strict_key_verify", "strict signature check, sender's key cached (the node's path)"),
     ("signatures/cached_key_dalek_verify_strict", "ed25519-dalek `verify_strict`, key cached"),
@@ -18,6 +18,10 @@ pub const MICRO: [(&str, &str); 15] = [
     ("blocks_2000_transfers/transfers_root", "transfers root of a 2,000-transfer block, per transfer"),
     ("blocks_2000_transfers/encode", "block encode, per transfer"),
     ("blocks_2000_transfers/decode", "block decode, per transfer"),
+    (
+        "blocks_2000_transfers/last_transfer_only",
+        "one transfer read out of a 2,000-transfer block (a committed lookup)",
+    ),
     (
         "state_tree_1m_accounts/state_root_after_20000_updates",
         "state root after 20,000 updates in 1M accounts, per update",
