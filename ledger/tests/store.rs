@@ -41,6 +41,13 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     assert!(matches!(store.transfer_at(&first.hash(), wrong), Err(StoreError::Corrupt(_))));
     let missing = tally_ledger::store::TransferLocation { height: 99, index: 0 };
     assert!(matches!(store.transfer_at(&first.hash(), missing), Err(StoreError::Corrupt(_))));
+    // Several at once, across blocks, in the order asked.
+    let entries: Vec<_> = [&blocks[2].transfers[1], &blocks[2].transfers[0], &blocks[0].transfers[3]]
+        .into_iter()
+        .map(|t| (t.hash(), store.transfer_location(&t.hash()).unwrap().unwrap()))
+        .collect();
+    let read: Vec<Hash> = store.transfers_at(&entries).unwrap().iter().map(|t| t.hash()).collect();
+    assert_eq!(read, entries.iter().map(|(h, _)| *h).collect::<Vec<_>>());
     for (pk, account) in chain.ledger.accounts() {
         assert_eq!(store.account(pk).unwrap(), *account);
     }

@@ -184,10 +184,13 @@ impl NodeApi for NodeRpc {
     ) -> Result<HistoryView, ApiError> {
         self.blocking(move |s| {
             let page = s.history(&key, limit, before)?;
-            let mut transactions = Vec::with_capacity(page.entries.len());
-            for (hash, location) in page.entries {
-                transactions.push(committed(hash, location, s.transfer_at(&hash, location)?));
-            }
+            let transfers = s.transfers_at(&page.entries)?;
+            let transactions = page
+                .entries
+                .into_iter()
+                .zip(transfers)
+                .map(|((hash, location), transfer)| committed(hash, location, transfer))
+                .collect();
             Ok(HistoryView { transactions, next: page.next })
         })
         .await

@@ -168,6 +168,8 @@ pub struct MempoolActor {
     network: Option<NetworkHandle>,
     outcomes: Recent<Hash, (Transfer, Outcome)>,
     outgoing: Vec<Transfer>,
+    /// Gossip flushes so far (the run loop resets its timer after an early one).
+    gossip_flushes: u64,
     size_tx: watch::Sender<usize>,
     metrics: NodeMetrics,
     /// The height of the next block, as known from commits.
@@ -211,6 +213,7 @@ impl MempoolActor {
             network,
             outcomes: Recent::new(OUTCOMES_KEPT),
             outgoing: Vec::new(),
+            gossip_flushes: 0,
             size_tx,
             metrics,
             next_height: committed_height + 1,
@@ -236,7 +239,14 @@ impl MempoolActor {
                 },
                 _ = flush.tick(), if !self.outgoing.is_empty() => self.flush_gossip().await,
                 command = rx.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                    Some(command) => {
+                        let flushes = self.gossip_flushes;
+                        self.handle(command).await;
+                        if self.gossip_flushes != flushes {
+                            // A full batch went out early: the next one gets a whole interval.
+                            flush.reset();
+                        }
+                    }
                     None => break,
                 },
             }
@@ -461,6 +471,7 @@ impl MempoolActor {
     }
 
     async fn flush_gossip(&mut self) {
+        self.gossip_flushes += 1;
         let outgoing = std::mem::take(&mut self.outgoing);
         let Some(network) = &self.network else { return };
         for chunk in outgoing.chunks(MAX_BATCH_TRANSFERS) {

@@ -15,6 +15,7 @@
 
 pub mod chain;
 pub mod checks;
+pub mod load_report;
 pub mod netns;
 pub mod scenario;
 

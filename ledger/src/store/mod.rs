@@ -291,18 +291,36 @@ impl<B: Backend> Store<B> {
     /// only that transfer of its block: a block of 10,000 transfers takes milliseconds to
     /// decode whole, one transfer microseconds. A transfer that is not there is corruption.
     pub fn transfer_at(&self, hash: &Hash, location: TransferLocation) -> Result<Transfer, StoreError> {
-        let (height, index) = (location.height, location.index);
-        let bytes = self
-            .backend
-            .get(Column::Blocks, &height_key(height))?
-            .ok_or_else(|| corrupt(format!("block {height} of transfer {hash} missing")))?;
-        let transfer = Block::transfer_at(&bytes, index as usize)
-            .map_err(|e| corrupt(format!("block {height}: {e}")))?
-            .ok_or_else(|| corrupt(format!("block {height} has no transfer {index}")))?;
-        if transfer.hash() != *hash {
-            return Err(corrupt(format!("block {height} transfer {index} is not {hash}")));
+        let mut transfers = self.transfers_at(&[(*hash, location)])?;
+        transfers.pop().ok_or_else(|| corrupt(format!("transfer {hash} missing")))
+    }
+
+    /// [`Store::transfer_at`] for each entry, in order, reading each block once for a run of
+    /// entries in the same block (a history page's entries come newest first, so grouped).
+    pub fn transfers_at(&self, entries: &[(Hash, TransferLocation)]) -> Result<Vec<Transfer>, StoreError> {
+        let mut block: Option<(u64, Vec<u8>)> = None;
+        let mut out = Vec::with_capacity(entries.len());
+        for (hash, location) in entries {
+            let (height, index) = (location.height, location.index);
+            let bytes = match &block {
+                Some((at, bytes)) if *at == height => bytes,
+                _ => {
+                    let bytes = self
+                        .backend
+                        .get(Column::Blocks, &height_key(height))?
+                        .ok_or_else(|| corrupt(format!("block {height} of transfer {hash} missing")))?;
+                    &block.insert((height, bytes)).1
+                }
+            };
+            let transfer = Block::transfer_at(bytes, index as usize)
+                .map_err(|e| corrupt(format!("block {height}: {e}")))?
+                .ok_or_else(|| corrupt(format!("block {height} has no transfer {index}")))?;
+            if transfer.hash() != *hash {
+                return Err(corrupt(format!("block {height} transfer {index} is not {hash}")));
+            }
+            out.push(transfer);
         }
-        Ok(transfer)
+        Ok(out)
     }
 
     /// An account's committed state (zero if never seen).

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;
+pub use tally_tests::load_report::{Report, Step};
 
 /// One criterion benchmark's mean time, per iteration and per element.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,13 +49,18 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The latest estimate of `id` (`group/function`) under criterion's output directory.
-pub fn micro(criterion: &Path, id: &str) -> Result<Micro, String> {
+/// The latest estimate of `id` (`group/function`) under criterion's output directory, or
+/// `None` when that benchmark has not been run; unreadable output is an error.
+pub fn micro(criterion: &Path, id: &str) -> Result<Option<Micro>, String> {
     let dir = criterion.join(id).join("new");
-    let estimates: Estimates = read_json(&dir.join("estimates.json"))?;
+    let estimates_path = dir.join("estimates.json");
+    if !estimates_path.exists() {
+        return Ok(None);
+    }
+    let estimates: Estimates = read_json(&estimates_path)?;
     let benchmark: BenchmarkJson = read_json(&dir.join("benchmark.json"))?;
     let elements = benchmark.throughput.and_then(|t| t.get("Elements").copied()).unwrap_or(1);
-    Ok(Micro { id: id.to_string(), ns_per_iteration: estimates.mean.point_estimate, elements })
+    Ok(Some(Micro { id: id.to_string(), ns_per_iteration: estimates.mean.point_estimate, elements }))
 }
 
 /// One pass of the apply+commit benchmark (a line of `TALLY_BENCH_JSON`).
@@ -93,98 +99,8 @@ pub fn apply_commit(path: &Path) -> Result<Vec<ApplyCommit>, String> {
     Ok(passes)
 }
 
-/// Latency percentiles, ms.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Latency {
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-}
-
-/// A node's CPU and memory over a step.
-#[derive(Clone, Debug, Deserialize)]
-pub struct NodeUsage {
-    /// CPU seconds.
-    pub cpu_seconds: f64,
-    /// Average cores.
-    pub cpu_cores: f64,
-    /// Peak RSS, MiB.
-    pub peak_rss_mib: f64,
-}
-
-/// The load generator's CPU over a step.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct OwnUsage {
-    /// Average cores.
-    pub cpu_cores: f64,
-}
-
-/// One offered rate of the network benchmark.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Step {
-    /// Offered transfers/s.
-    pub offered_tps: u32,
-    /// Seconds of load.
-    pub duration_s: u64,
-    /// Sent per second.
-    pub sent_tps: f64,
-    /// Committed per second over the step.
-    pub committed_tps: f64,
-    /// Committed per second over the step's second half.
-    pub committed_tps_steady: f64,
-    /// Transfers committed.
-    pub committed: usize,
-    /// Submit → final latency.
-    pub latency_ms: Latency,
-    /// Accepted → final latency.
-    #[serde(default)]
-    pub accepted_latency_ms: Latency,
-    /// Refusals by reason.
-    #[serde(default)]
-    pub rejected: BTreeMap<String, usize>,
-    /// Accepted but never committed.
-    pub never_committed: usize,
-    /// Never sent in time.
-    pub not_sent: usize,
-    /// Sheds retried.
-    #[serde(default)]
-    pub shed_retries: usize,
-    /// Blocks committed.
-    pub blocks: usize,
-    /// Nodes' usage.
-    pub nodes: Vec<NodeUsage>,
-    /// The load generator's usage.
-    #[serde(default)]
-    pub load_generator: OwnUsage,
-}
-
-impl Step {
-    /// Transfers lost: accepted and never committed, or never sent.
-    pub fn lost(&self) -> usize {
-        self.never_committed + self.not_sent
-    }
-}
-
-/// `tally-load --json`'s report.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Network {
-    /// Validators.
-    pub nodes: usize,
-    /// Sender accounts.
-    pub accounts: u32,
-    /// HTTP connections per node.
-    pub connections: usize,
-    /// Cores of the machine.
-    pub cores: usize,
-    /// The rates, in the order run.
-    pub steps: Vec<Step>,
-}
-
 /// Reads `tally-load`'s JSON report.
-pub fn network(path: &Path) -> Result<Network, String> {
+pub fn network(path: &Path) -> Result<Report, String> {
     read_json(path)
 }
 
@@ -208,10 +124,13 @@ mod tests {
             .unwrap();
         std::fs::write(new.join("benchmark.json"), r#"{"throughput":{"Elements":64},"group_id":"signatures"}"#)
             .unwrap();
-        let m = micro(dir.path(), "signatures/verify_batch_64").unwrap();
+        let m = micro(dir.path(), "signatures/verify_batch_64").unwrap().unwrap();
         assert_eq!(m.elements, 64);
         assert!((m.us_per_element() - 0.1).abs() < 1e-9);
-        assert!(micro(dir.path(), "signatures/missing").unwrap_err().contains("estimates.json"));
+        assert_eq!(micro(dir.path(), "signatures/missing").unwrap(), None, "not run");
+        // Output that is there but unreadable is an error, not "not run".
+        std::fs::write(new.join("estimates.json"), "{truncated").unwrap();
+        assert!(micro(dir.path(), "signatures/verify_batch_64").unwrap_err().contains("estimates.json"));
     }
 
     #[test]

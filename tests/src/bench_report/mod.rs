@@ -37,7 +37,7 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_section_replaces_the_last_one_and_nothing_else() {
+    fn a_generated_section_replaces_the_one_between_the_markers_and_nothing_else() {
         let doc = format!("# Benchmarks\n\nintro\n\n{}\n## History\nold runs\n", section("old table").trim_end());
         let out = splice(&doc, &section("new table")).unwrap();
         assert_eq!(

@@ -1,6 +1,6 @@
 //! The generated section: tables of what was measured, and the ceiling they imply.
 
-use super::inputs::{ApplyCommit, Micro, Network, Step};
+use super::inputs::{ApplyCommit, Micro, Report as Network, Step};
 use super::machine::Machine;
 use super::{BEGIN, END};
 use std::fmt::Write;
@@ -298,10 +298,11 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::inputs::{Latency, NodeUsage, OwnUsage};
     use super::*;
+    use tally_tests::load_report::{Latency, NodeUsage, OwnUsage};
 
     fn step(offered: u32, committed_tps: f64) -> Step {
+        let node = NodeUsage { cpu_seconds: 15.0, cpu_cores: 0.5, peak_rss_mib: 300.0, ..NodeUsage::default() };
         Step {
             offered_tps: offered,
             duration_s: 30,
@@ -309,15 +310,11 @@ mod tests {
             committed_tps,
             committed_tps_steady: committed_tps,
             committed: (committed_tps * 30.0) as usize,
-            latency_ms: Latency { p50: 100.0, p90: 200.0, p99: 300.0 },
-            accepted_latency_ms: Latency::default(),
-            rejected: Default::default(),
-            never_committed: 0,
-            not_sent: 0,
-            shed_retries: 0,
+            latency_ms: Latency { p50: 100.0, p90: 200.0, p99: 300.0, ..Latency::default() },
             blocks: 10,
-            nodes: (0..4).map(|_| NodeUsage { cpu_seconds: 15.0, cpu_cores: 0.5, peak_rss_mib: 300.0 }).collect(),
-            load_generator: OwnUsage { cpu_cores: 0.1 },
+            nodes: vec![node; 4],
+            load_generator: OwnUsage { cpu_seconds: 3.0, cpu_cores: 0.1 },
+            ..Step::default()
         }
     }
 
@@ -351,10 +348,16 @@ mod tests {
             // The smallest state's one-thread pass is the one that counts: 200,000/s = 5 µs.
             apply_commit: vec![pass(1_000_000, 100_000.0), pass(60_000, 200_000.0)],
             network: Network {
+                tool: "tally-load".into(),
+                started_unix: 0,
+                spawned: true,
                 nodes: 4,
+                chain_id: "tally-devnet".into(),
                 accounts: 4000,
                 connections: 16,
+                batch: 64,
                 cores: 2,
+                settings: Vec::new(),
                 steps: vec![step(1000, 1000.0), step(4000, 3990.0), step(8000, 7500.0), step(10000, 7400.0)],
             },
             commands: vec!["make bench".into()],
@@ -387,7 +390,16 @@ mod tests {
         let text = section(&inputs()).unwrap();
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
         assert!(text.contains("**7,500 committed transfers/s**"), "{text}");
-        assert!(text.contains("| 200,000 |") || text.contains("**200,000**"), "{text}");
+        assert!(text.contains("| 60,000 | 1 | **200,000** | 1.0 | 1.0 | 0.0 | 0.0 | 0.0 |"), "{text}");
+        // Every row of every table has as many cells as its header.
+        let mut header_cells = None;
+        for line in text.lines() {
+            match (line.starts_with('|'), header_cells) {
+                (true, None) => header_cells = Some(line.matches('|').count()),
+                (true, Some(cells)) => assert_eq!(line.matches('|').count(), cells, "{line}"),
+                (false, _) => header_cells = None,
+            }
+        }
         assert!(text.contains("| strict checks of 64 spread over both cores | not run | |"));
         // 4 nodes × 15 s over 225,000 transfers × 4 validators.
         assert!((measured_us_per_transfer(saturation(&inputs().network).unwrap()) - 66.666).abs() < 0.01);

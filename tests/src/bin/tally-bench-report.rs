@@ -39,7 +39,10 @@ struct Args {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let micro = render::MICRO.iter().filter_map(|(id, _)| inputs::micro(&args.criterion, id).ok()).collect();
+    let mut micro = Vec::new();
+    for (id, _) in render::MICRO {
+        micro.extend(inputs::micro(&args.criterion, id)?);
+    }
     let inputs = render::Inputs {
         machine: Machine::this(),
         date: today(),

@@ -90,7 +90,7 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         println!("block observer: {connects} WebSocket connections, {fetched} blocks fetched by getBlock");
     }
     Ok(Report {
-        tool: "tally-load",
+        tool: "tally-load".into(),
         started_unix: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         spawned: args.spawn.is_some(),
         nodes: target.urls.len(),
@@ -164,7 +164,7 @@ async fn run_step(
     let nodes = procstat::finish(&target.pids, &usage);
     let load_generator = own.finish();
     let seen = observer.seen();
-    Ok(Step::measure(Measured {
+    Ok(report::measure(Measured {
         rate,
         duration,
         signed: &signed,

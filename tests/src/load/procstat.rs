@@ -1,6 +1,6 @@
 //! CPU time and memory of node processes, from Linux's `/proc`.
 
-use serde::Serialize;
+use tally_tests::load_report::{round, NodeUsage, OwnUsage};
 
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -31,15 +31,6 @@ pub fn reset_peak(pid: u32) -> bool {
     std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
 }
 
-/// The load generator's own CPU use over a phase.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct OwnUsage {
-    /// CPU seconds (user + system) used during the phase.
-    pub cpu_seconds: f64,
-    /// Average CPU use over the phase, in cores.
-    pub cpu_cores: f64,
-}
-
 /// The load generator's CPU counter at the start of a phase.
 pub struct Own {
     cpu: Option<f64>,
@@ -62,26 +53,6 @@ impl Own {
             _ => OwnUsage::default(),
         }
     }
-}
-
-/// One node's figures over a phase.
-#[derive(Clone, Debug, Serialize)]
-pub struct NodeUsage {
-    /// The node's index.
-    pub node: usize,
-    /// Its process id.
-    pub pid: u32,
-    /// CPU seconds (user + system) used during the phase.
-    pub cpu_seconds: f64,
-    /// Average CPU use over the phase, in cores (1.0 = one core busy).
-    pub cpu_cores: f64,
-    /// Peak resident set size (VmHWM), MiB: over the phase if it could be reset at its start,
-    /// else over the process's life.
-    pub peak_rss_mib: f64,
-    /// Whether `peak_rss_mib` covers only the phase.
-    pub peak_reset: bool,
-    /// Resident set size at the end of the phase, MiB.
-    pub rss_mib: f64,
 }
 
 /// CPU counters taken at the start of a phase.
@@ -119,10 +90,4 @@ pub fn finish(pids: &[u32], start: &Start) -> Vec<NodeUsage> {
             })
         })
         .collect()
-}
-
-/// `value` rounded to `digits` decimals.
-pub fn round(value: f64, digits: i32) -> f64 {
-    let scale = 10f64.powi(digits);
-    (value * scale).round() / scale
 }
