@@ -95,6 +95,10 @@ pub struct Step {
     pub committed: usize,
     /// Accepted transfers never seen in a committed block.
     pub never_committed: usize,
+    /// Of those, the ones the node reports `expired` (their `valid_until` height passed;
+    /// only with `tally-load --valid-blocks`). Absent from reports that predate it: 0.
+    #[serde(default)]
+    pub expired: usize,
     /// Our transfers committed during the phase, per second of the phase.
     pub committed_tps: f64,
     /// The same over the phase's second half only (no ramp-up).
@@ -122,9 +126,9 @@ pub struct Step {
 }
 
 impl Step {
-    /// Transfers lost: accepted and never committed, or never sent.
+    /// Transfers lost: accepted and never committed without having expired, or never sent.
     pub fn lost(&self) -> usize {
-        self.never_committed + self.not_sent
+        self.never_committed.saturating_sub(self.expired) + self.not_sent
     }
 }
 
@@ -168,7 +172,7 @@ mod tests {
 
     #[test]
     fn a_report_reads_back_as_written() {
-        let step = Step { offered_tps: 1000, not_sent: 2, never_committed: 3, ..Step::default() };
+        let step = Step { offered_tps: 1000, not_sent: 2, never_committed: 4, expired: 1, ..Step::default() };
         let report = Report {
             tool: "tally-load".into(),
             started_unix: 1,

@@ -217,12 +217,12 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     let _ = writeln!(
         w,
         "| offered/s | sent/s | committed/s | steady/s | p50 ms | p90 ms | p99 ms | accepted → final p50 / p99 | shed, \
-         sent again | rejected | lost | blocks | CPU / peak MiB per node |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+         sent again | rejected | expired | lost | blocks | CPU / peak MiB per node |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for step in &network.steps {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
             thousands(f64::from(step.offered_tps)),
             thousands(step.sent_tps),
             thousands(step.committed_tps),
@@ -234,6 +234,7 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
             thousands(step.accepted_latency_ms.p99),
             thousands(step.shed_retries as f64),
             thousands(step.rejected.values().sum::<usize>() as f64),
+            thousands(step.expired as f64),
             thousands(step.lost() as f64),
             thousands(step.blocks as f64),
             usage(step)

@@ -68,6 +68,12 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub nonce_window: u64,
 
+    /// Each transfer may be included up to this many blocks above the height at which its step
+    /// starts (its `valid_until`); 0 signs them without a limit. Transfers the chain does not
+    /// include in time expire and are counted as such, not as lost.
+    #[arg(long, default_value_t = 0)]
+    pub valid_blocks: u64,
+
     /// The longest the funding phase may take, seconds.
     #[arg(long, default_value_t = 300)]
     pub funding_timeout: u64,

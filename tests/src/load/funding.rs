@@ -101,7 +101,7 @@ impl DevJob {
             let mut calls = Vec::with_capacity(chunk.len());
             for (i, to) in chunk.iter().enumerate() {
                 let order = Order { from: 0, to: *to, amount: self.amount, fee: 1, nonce: nonce + i as u64 };
-                let signed = sign(&self.chain, &self.dev, &order)?;
+                let signed = sign(&self.chain, &self.dev, &order, 0)?;
                 calls.push(Call::send_transaction(i as u64, &signed.hex));
             }
             let answers = client.batch(&calls).await;

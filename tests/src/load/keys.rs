@@ -59,8 +59,8 @@ pub struct Order {
     pub nonce: u64,
 }
 
-/// Signs one transfer of `chain`.
-pub fn sign(chain: &ChainId, from: &Sender, order: &Order) -> Result<Signed, String> {
+/// Signs one transfer of `chain`, includable up to height `valid_until` (0: no limit).
+pub fn sign(chain: &ChainId, from: &Sender, order: &Order, valid_until: u64) -> Result<Signed, String> {
     let transfer = TransferBody {
         chain_id: chain.clone(),
         from: from.public,
@@ -68,7 +68,7 @@ pub fn sign(chain: &ChainId, from: &Sender, order: &Order) -> Result<Signed, Str
         amount: order.amount,
         fee: order.fee,
         nonce: order.nonce,
-        valid_until: 0,
+        valid_until,
         memo: Vec::new(),
     }
     .sign(&from.key)
@@ -77,7 +77,12 @@ pub fn sign(chain: &ChainId, from: &Sender, order: &Order) -> Result<Signed, Str
 }
 
 /// Signs every order, on all cores; the result is in the orders' order.
-pub fn sign_all(chain: &ChainId, senders: &[Sender], orders: &[Order]) -> Result<Vec<Signed>, String> {
+pub fn sign_all(
+    chain: &ChainId,
+    senders: &[Sender],
+    orders: &[Order],
+    valid_until: u64,
+) -> Result<Vec<Signed>, String> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from).max(1);
     let chunk = orders.len().div_ceil(threads).max(1);
     let parts: Vec<Result<Vec<Signed>, String>> = std::thread::scope(|scope| {
@@ -88,7 +93,7 @@ pub fn sign_all(chain: &ChainId, senders: &[Sender], orders: &[Order]) -> Result
                     part.iter()
                         .map(|o| {
                             let sender = senders.get(o.from).ok_or("order names no sender")?;
-                            sign(chain, sender, o)
+                            sign(chain, sender, o, valid_until)
                         })
                         .collect::<Result<Vec<_>, String>>()
                 })

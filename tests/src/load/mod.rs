@@ -22,10 +22,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tally_ledger::{Address, ChainId, Hash};
 
+/// Timeout of one JSON-RPC request (a whole batch) the load generator makes.
+const RPC_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Runs everything `args` asks for; the spawned network, if any, is torn down on return.
 pub async fn run(args: &Args) -> Result<Report, String> {
     let target = target::Target::open(args).await?;
-    let first = rpc::BatchClient::new(&target.urls[0], Duration::from_secs(30))?;
+    let first = rpc::BatchClient::new(&target.urls[0], RPC_TIMEOUT)?;
     let status = target.status(0).await?;
     if !status.chain_id.ends_with("-devnet") {
         return Err(format!("chain {:?} has no development accounts to fund the senders from", status.chain_id));
@@ -117,7 +120,11 @@ async fn run_step(
     fee: u64,
 ) -> Result<Step, String> {
     let orders = submit::orders(senders, nonces, rate, args.duration, fee);
-    let signed = tokio::task::block_in_place(|| keys::sign_all(chain, senders, &orders))?;
+    let valid_until = match args.valid_blocks {
+        0 => 0,
+        blocks => rpc::latest_height(&rpc::BatchClient::new(&target.urls[0], RPC_TIMEOUT)?).await? + blocks,
+    };
+    let signed = tokio::task::block_in_place(|| keys::sign_all(chain, senders, &orders, valid_until))?;
     let per_sender = f64::from(rate) / senders.len() as f64;
     if per_sender * 2.0 > args.nonce_window as f64 {
         eprintln!(
@@ -163,6 +170,20 @@ async fn run_step(
     let drain = drain_start.elapsed();
     let nodes = procstat::finish(&target.pids, &usage);
     let load_generator = own.finish();
+    let never_committed: Vec<Hash> = {
+        let seen = observer.seen();
+        accepted.into_iter().filter(|h| !seen.committed.contains_key(h)).collect()
+    };
+    // Only transfers with a deadline can expire; the others left uncommitted are lost. Each
+    // node knows the outcome of the transfers it held, so every node is asked.
+    let mut expired = std::collections::HashSet::new();
+    if valid_until != 0 && !never_committed.is_empty() {
+        for url in &target.urls {
+            let client = rpc::BatchClient::new(url, RPC_TIMEOUT)?;
+            expired.extend(rpc::expired(&client, &never_committed, args.batch).await?);
+        }
+    }
+    let expired = expired.len();
     let seen = observer.seen();
     Ok(report::measure(Measured {
         rate,
@@ -174,5 +195,6 @@ async fn run_step(
         drain,
         nodes,
         load_generator,
+        expired,
     }))
 }

@@ -27,6 +27,8 @@ pub struct Measured<'a> {
     pub nodes: Vec<NodeUsage>,
     /// The load generator's figures.
     pub load_generator: OwnUsage,
+    /// Accepted transfers never committed that the node reports expired.
+    pub expired: usize,
 }
 
 /// Computes a step's figures.
@@ -93,13 +95,14 @@ pub fn measure(m: Measured<'_>) -> Step {
         drain_s: round(m.drain.as_secs_f64(), 2),
         nodes: m.nodes,
         load_generator: m.load_generator,
+        expired: m.expired,
     }
 }
 
 /// The saturation table's header.
 pub fn table_header() -> String {
     format!(
-        "{:>8} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>5}  {}",
+        "{:>8} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>5}  {}",
         "offered",
         "sent/s",
         "commit/s",
@@ -108,6 +111,7 @@ pub fn table_header() -> String {
         "p90ms",
         "p99ms",
         "reject",
+        "expired",
         "lost",
         "blocks",
         "maxtx",
@@ -120,7 +124,7 @@ pub fn table_row(step: &Step) -> String {
     let rejected: usize = step.rejected.values().sum();
     let nodes: Vec<String> = step.nodes.iter().map(|n| format!("{:.1}/{:.0}", n.cpu_seconds, n.peak_rss_mib)).collect();
     format!(
-        "{:>8} {:>8.1} {:>9.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>7} {:>7} {:>6} {:>5}  {}",
+        "{:>8} {:>8.1} {:>9.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>7} {:>7} {:>7} {:>6} {:>5}  {}",
         step.offered_tps,
         step.sent_tps,
         step.committed_tps,
@@ -129,6 +133,7 @@ pub fn table_row(step: &Step) -> String {
         step.latency_ms.p90,
         step.latency_ms.p99,
         rejected,
+        step.expired,
         step.lost(),
         step.blocks,
         step.max_block_transfers,

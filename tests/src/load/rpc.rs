@@ -32,10 +32,48 @@ impl Call {
         }
     }
 
+    /// A `status` call.
+    pub fn status(id: u64) -> Call {
+        Call { id, body: format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"status","params":[]}}"#) }
+    }
+
+    /// A `getTransaction` call.
+    pub fn get_transaction(id: u64, hash: &Hash) -> Call {
+        Call {
+            id,
+            body: format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"getTransaction","params":["{}"]}}"#, hash.to_hex()),
+        }
+    }
+
     /// A `getAccount` call.
     pub fn get_account(id: u64, address: &Address) -> Call {
         Call { id, body: format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"getAccount","params":["{address}"]}}"#) }
     }
+}
+
+/// The node's latest committed height (`status`).
+pub async fn latest_height(client: &BatchClient) -> Result<u64, String> {
+    let answer = client.batch(&[Call::status(0)]).await.remove(&0).ok_or("status: no answer")?;
+    let status = answer.map_err(|e| format!("status: {e}"))?;
+    status
+        .get("latest_height")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| format!("status without a latest_height: {status}"))
+}
+
+/// Those of `hashes` the node reports `expired` (`getTransaction`, in batches).
+pub async fn expired(client: &BatchClient, hashes: &[Hash], batch: usize) -> Result<Vec<Hash>, String> {
+    let mut expired = Vec::new();
+    for chunk in hashes.chunks(batch.max(1)) {
+        let calls: Vec<Call> = chunk.iter().enumerate().map(|(i, h)| Call::get_transaction(i as u64, h)).collect();
+        for (id, answer) in client.batch(&calls).await {
+            let info = answer.map_err(|e| format!("getTransaction {id}: {e}"))?;
+            if info.get("status").and_then(Value::as_str) == Some("expired") {
+                expired.extend(chunk.get(id as usize));
+            }
+        }
+    }
+    Ok(expired)
 }
 
 /// The label of a JSON-RPC error object: `data.reason` for a rejected transfer, else its code.
