@@ -507,6 +507,77 @@ mod tests {
         .unwrap()
     }
 
+    /// Waits (bounded) until `check` holds.
+    async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn gossip_batches_never_exceed_a_full_batch_and_carry_every_admitted_transfer() {
+        use tally_ledger::genesis::{Genesis as G, GenesisValidator};
+        use tally_p2p::{Keypair, Network, NetworkConfig, NetworkEvent, Protocol, Topic};
+
+        // 40 funded senders x 10 nonces: more than a full batch, admitted back to back.
+        let keys: Vec<SigningKey> = (0..40u8).map(|i| SigningKey::from_bytes(&[i + 1; 32])).collect();
+        let devnet = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let genesis = G {
+            params: devnet.params.clone(),
+            genesis_time_ms: 1,
+            validators: vec![GenesisValidator { name: "v0".into(), public_key: PublicKey([1; 32]), power: 1 }],
+            accounts: keys.iter().map(|k| (PublicKey::from(&k.verifying_key()), 1_000_000_000)).collect(),
+            hash: Hash::digest(b"gossip batch test"),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
+
+        let network = |bootstrap: Vec<tally_p2p::Multiaddr>| {
+            let mut config = NetworkConfig::new(Keypair::generate_ed25519(), "gossip-test", [7; 32]);
+            config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+            config.bootstrap = bootstrap;
+            Network::spawn(config)
+        };
+        let (observer, mut events) = network(Vec::new()).await.unwrap();
+        let observer_addr = observer.listen_addrs()[0].clone().with(Protocol::P2p(observer.local_peer_id()));
+        let (ours, _our_events) = network(vec![observer_addr]).await.unwrap();
+        let peer = observer.local_peer_id();
+        eventually("the observer in our transfer mesh", async || {
+            ours.mesh_peers(Topic::Transfers).await.unwrap().contains(&peer)
+        })
+        .await;
+
+        let config = MempoolConfig { max_backlog_ms: 0, ..MempoolConfig::default() };
+        let mempool =
+            MempoolActor::spawn(config, genesis.params.clone(), store, Some(ours), NodeMetrics::detached(), 0);
+        let mut sent = 0;
+        for nonce in 0..10 {
+            for key in &keys {
+                let t = transfer(&genesis, key, nonce, 10);
+                assert_eq!(mempool.submit(t).await.unwrap(), Ok(Admission::Added));
+                sent += 1;
+            }
+        }
+        let mut received = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), async {
+            while received.iter().sum::<usize>() < sent {
+                match events.recv().await {
+                    Some(NetworkEvent::Gossip { topic: Topic::Transfers, data, .. }) => {
+                        received.push(decode_batch(&data).unwrap().len())
+                    }
+                    Some(_) => {}
+                    None => panic!("the observer stopped"),
+                }
+            }
+        })
+        .await
+        .expect("every admitted transfer is gossiped");
+        assert_eq!(received.iter().sum::<usize>(), sent);
+        assert!(received.iter().all(|&n| n <= GOSSIP_BATCH), "batch sizes {received:?}");
+    }
+
     #[tokio::test]
     async fn a_submission_finding_the_admission_queue_full_is_shed_at_once() {
         let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
