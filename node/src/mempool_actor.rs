@@ -168,8 +168,6 @@ pub struct MempoolActor {
     network: Option<NetworkHandle>,
     outcomes: Recent<Hash, (Transfer, Outcome)>,
     outgoing: Vec<Transfer>,
-    /// Gossip flushes so far (the run loop resets its timer after an early one).
-    gossip_flushes: u64,
     size_tx: watch::Sender<usize>,
     metrics: NodeMetrics,
     /// The height of the next block, as known from commits.
@@ -213,7 +211,6 @@ impl MempoolActor {
             network,
             outcomes: Recent::new(OUTCOMES_KEPT),
             outgoing: Vec::new(),
-            gossip_flushes: 0,
             size_tx,
             metrics,
             next_height: committed_height + 1,
@@ -240,10 +237,10 @@ impl MempoolActor {
                 _ = flush.tick(), if !self.outgoing.is_empty() => self.flush_gossip().await,
                 command = rx.recv() => match command {
                     Some(command) => {
-                        let flushes = self.gossip_flushes;
                         self.handle(command).await;
-                        if self.gossip_flushes != flushes {
-                            // A full batch went out early: the next one gets a whole interval.
+                        if self.outgoing.len() >= GOSSIP_BATCH {
+                            // A full batch goes out at once; the next one gets a whole interval.
+                            self.flush_gossip().await;
                             flush.reset();
                         }
                     }
@@ -265,9 +262,6 @@ impl MempoolActor {
             Command::Submit { transfer, reply } => {
                 let result = self.admit_local(transfer);
                 let _ = reply.send(result);
-                if self.outgoing.len() >= GOSSIP_BATCH {
-                    self.flush_gossip().await;
-                }
             }
             Command::Gossip { data, source, message_id } => {
                 let verdict = self.admit_gossip(&data);
@@ -471,7 +465,6 @@ impl MempoolActor {
     }
 
     async fn flush_gossip(&mut self) {
-        self.gossip_flushes += 1;
         let outgoing = std::mem::take(&mut self.outgoing);
         let Some(network) = &self.network else { return };
         for chunk in outgoing.chunks(MAX_BATCH_TRANSFERS) {

@@ -2,7 +2,7 @@
 //! development account, waiting until each window is committed (final: BFT, no forks).
 
 use super::keys::{sign, Order, Sender};
-use super::rpc::{accounts, result_hash, BatchClient, Call};
+use super::rpc::{accounts, result_hash, BatchClient, Call, REQUEST_TIMEOUT};
 use std::time::{Duration, Instant};
 use tally_ledger::genesis::dev_account_seed;
 use tally_ledger::{Address, ChainId, PublicKey};
@@ -31,7 +31,7 @@ pub struct Plan {
 
 /// Funds every sender holding less than `plan.min_balance`; returns how many were funded.
 pub async fn fund(plan: &Plan, senders: &[Sender]) -> Result<usize, String> {
-    let first = BatchClient::new(&plan.urls[0], Duration::from_secs(30))?;
+    let first = BatchClient::new(&plan.urls[0], REQUEST_TIMEOUT)?;
     let addresses: Vec<Address> = senders.iter().map(Sender::address).collect();
     let states = accounts(&first, &addresses, plan.batch).await?;
     let needy: Vec<PublicKey> = senders
@@ -89,7 +89,7 @@ struct DevJob {
 
 impl DevJob {
     async fn run(self, url: &str) -> Result<(), String> {
-        let client = BatchClient::new(url, Duration::from_secs(30))?;
+        let client = BatchClient::new(url, REQUEST_TIMEOUT)?;
         let dev_address = self.dev.address();
         let state = accounts(&client, &[dev_address], 1).await?;
         let mut nonce = state.first().map_or(0, |s| s.nonce);

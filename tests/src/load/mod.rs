@@ -22,13 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tally_ledger::{Address, ChainId, Hash};
 
-/// Timeout of one JSON-RPC request (a whole batch) the load generator makes.
-const RPC_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// Runs everything `args` asks for; the spawned network, if any, is torn down on return.
 pub async fn run(args: &Args) -> Result<Report, String> {
     let target = target::Target::open(args).await?;
-    let first = rpc::BatchClient::new(&target.urls[0], RPC_TIMEOUT)?;
+    let first = rpc::BatchClient::new(&target.urls[0], rpc::REQUEST_TIMEOUT)?;
     let status = target.status(0).await?;
     if !status.chain_id.ends_with("-devnet") {
         return Err(format!("chain {:?} has no development accounts to fund the senders from", status.chain_id));
@@ -122,7 +119,7 @@ async fn run_step(
     let orders = submit::orders(senders, nonces, rate, args.duration, fee);
     let valid_until = match args.valid_blocks {
         0 => 0,
-        blocks => rpc::latest_height(&rpc::BatchClient::new(&target.urls[0], RPC_TIMEOUT)?).await? + blocks,
+        blocks => rpc::latest_height(&rpc::BatchClient::new(&target.urls[0], rpc::REQUEST_TIMEOUT)?).await? + blocks,
     };
     let signed = tokio::task::block_in_place(|| keys::sign_all(chain, senders, &orders, valid_until))?;
     let per_sender = f64::from(rate) / senders.len() as f64;
@@ -179,7 +176,7 @@ async fn run_step(
     let mut expired = std::collections::HashSet::new();
     if valid_until != 0 && !never_committed.is_empty() {
         for url in &target.urls {
-            let client = rpc::BatchClient::new(url, RPC_TIMEOUT)?;
+            let client = rpc::BatchClient::new(url, rpc::REQUEST_TIMEOUT)?;
             expired.extend(rpc::expired(&client, &never_committed, args.batch).await?);
         }
     }

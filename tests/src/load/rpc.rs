@@ -6,6 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 use tally_ledger::{Address, Hash};
 
+/// Timeout of one JSON-RPC request (a whole batch) the load generator makes.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why one call of a batch failed: a short label used to count rejections.
 pub type Failure = String;
 

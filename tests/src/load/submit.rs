@@ -13,7 +13,7 @@
 
 use super::keys::{Order, Sender, Signed};
 use super::observe::Seen;
-use super::rpc::{BatchClient, Call, Failure};
+use super::rpc::{BatchClient, Call, Failure, REQUEST_TIMEOUT};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -134,7 +134,7 @@ pub async fn run(
         if list.is_empty() {
             continue;
         }
-        let client = BatchClient::new(&phase.urls[phase.spread.node(w)], Duration::from_secs(30))?;
+        let client = BatchClient::new(&phase.urls[phase.spread.node(w)], REQUEST_TIMEOUT)?;
         let worker = Worker {
             client,
             list,
