@@ -129,11 +129,17 @@ fn merged_with_leaf(leaf: &Leaf, updates: &[Entry]) -> Vec<Entry> {
     }
 }
 
-/// Splits sorted entries at `depth` into the 16 children's shares, by nibble.
+/// Splits sorted entries at `depth` into the 16 children's shares, by nibble: one pass that
+/// counts each child's entries (most nodes an update visits get one or two, where sixteen
+/// binary searches would cost more than the count).
 fn split(entries: &[Entry], depth: usize) -> [&[Entry]; ARITY] {
+    let mut counts = [0usize; ARITY];
+    for (key, _) in entries {
+        counts[nibble(key, depth)] += 1;
+    }
     let mut rest = entries;
-    std::array::from_fn(|i| {
-        let (share, after) = rest.split_at(rest.partition_point(|(key, _)| nibble(key, depth) <= i));
+    counts.map(|count| {
+        let (share, after) = rest.split_at(count);
         rest = after;
         share
     })

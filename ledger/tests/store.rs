@@ -42,12 +42,11 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     let missing = tally_ledger::store::TransferLocation { height: 99, index: 0 };
     assert!(matches!(store.transfer_at(&first.hash(), missing), Err(StoreError::Corrupt(_))));
     // Several at once, across blocks, in the order asked.
-    let entries: Vec<_> = [&blocks[2].transfers[1], &blocks[2].transfers[0], &blocks[0].transfers[3]]
-        .into_iter()
-        .map(|t| (t.hash(), store.transfer_location(&t.hash()).unwrap().unwrap()))
-        .collect();
-    let read: Vec<Hash> = store.transfers_at(&entries).unwrap().iter().map(|t| t.hash()).collect();
-    assert_eq!(read, entries.iter().map(|(h, _)| *h).collect::<Vec<_>>());
+    let wanted = [&blocks[2].transfers[1], &blocks[2].transfers[0], &blocks[0].transfers[3]];
+    let locations: Vec<_> = wanted.iter().map(|t| store.transfer_location(&t.hash()).unwrap().unwrap()).collect();
+    let read: Vec<Hash> = store.transfers_at(&locations).unwrap().iter().map(|t| t.hash()).collect();
+    assert_eq!(read, wanted.iter().map(|t| t.hash()).collect::<Vec<_>>());
+    assert!(matches!(store.transfers_at(&[missing]), Err(StoreError::Corrupt(_))));
     for (pk, account) in chain.ledger.accounts() {
         assert_eq!(store.account(pk).unwrap(), *account);
     }
@@ -67,7 +66,12 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     let mut cursor: Option<HistoryCursor> = None;
     loop {
         let page = store.history(&key, 3, cursor).unwrap();
-        seen.extend(page.entries.iter().map(|(_, l)| (l.height, l.index)));
+        for (location, transfer) in &page.entries {
+            assert!(transfer.from == key || transfer.to == key);
+            let block = &blocks[location.height as usize - 1];
+            assert_eq!(transfer, &block.transfers[location.index as usize]);
+        }
+        seen.extend(page.entries.iter().map(|(l, _)| (l.height, l.index)));
         match page.next {
             Some(next) => cursor = Some(HistoryCursor::decode(&next.encode()).unwrap()),
             None => break,
@@ -116,6 +120,29 @@ fn rocksdb_commits_reopens_and_refuses_foreign_genesis() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a foreign database was opened"),
     }
+}
+
+#[test]
+fn a_history_row_naming_someone_elses_transfer_is_corruption() {
+    let mut chain = TestChain::new(4, 1_000);
+    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    let block = chain.advance(&store, 2);
+    // A key that neither sent nor received the block's first transfer.
+    let first = &block.transfers[0];
+    let stranger = chain
+        .keys
+        .iter()
+        .map(|k| PublicKey::from(&k.verifying_key()))
+        .find(|k| *k != first.from && *k != first.to)
+        .unwrap();
+    let mut row = stranger.0.to_vec();
+    row.extend_from_slice(&block.header.height.to_be_bytes());
+    row.extend_from_slice(&0u32.to_be_bytes());
+    store
+        .backend()
+        .write(&[tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] }])
+        .unwrap();
+    assert!(matches!(store.history(&stranger, 10, None), Err(StoreError::Corrupt(_))));
 }
 
 #[test]

@@ -184,12 +184,10 @@ impl NodeApi for NodeRpc {
     ) -> Result<HistoryView, ApiError> {
         self.blocking(move |s| {
             let page = s.history(&key, limit, before)?;
-            let transfers = s.transfers_at(&page.entries)?;
             let transactions = page
                 .entries
                 .into_iter()
-                .zip(transfers)
-                .map(|((hash, location), transfer)| committed(hash, location, transfer))
+                .map(|(location, transfer)| committed(transfer.hash(), location, transfer))
                 .collect();
             Ok(HistoryView { transactions, next: page.next })
         })

@@ -26,8 +26,9 @@ use keys::{height_key, history_key, meta};
 use std::collections::HashMap;
 
 /// The on-disk format this code writes; a store with another is refused. Version 2: the
-/// 16-way state tree (its roots are in every stored header).
-pub const FORMAT_VERSION: u32 = 2;
+/// 16-way state tree (its roots are in every stored header). Version 3: history rows carry no
+/// value (their key's location names the transfer).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// A storage failure. A node stops cleanly on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -125,8 +126,8 @@ pub struct BlockCommit<'a> {
 /// One page of an address's history, newest first.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryPage {
-    /// `(transfer hash, location)`, newest first.
-    pub entries: Vec<(Hash, TransferLocation)>,
+    /// `(location, transfer)`, newest first.
+    pub entries: Vec<(TransferLocation, Transfer)>,
     /// The cursor for the next (older) page, if there may be one.
     pub next: Option<HistoryCursor>,
 }
@@ -221,18 +222,18 @@ impl<B: Backend> Store<B> {
         let transfers = &commit.block.transfers;
         // Each index is built as fixed-size rows sorted by key, so the backend gets every column
         // in key order without a copy or an allocation per row.
+        // A history row is only a key: its location names the transfer, in the block.
         let mut locations: Vec<([u8; 32], [u8; 12])> = Vec::with_capacity(transfers.len());
-        let mut history: Vec<([u8; 44], [u8; 32])> = Vec::with_capacity(2 * transfers.len());
+        let mut history: Vec<[u8; 44]> = Vec::with_capacity(2 * transfers.len());
         for (index, transfer) in transfers.iter().enumerate() {
-            let hash = transfer.hash().0;
-            locations.push((hash, keys::location_value(header.height, index as u32)));
-            history.push((history_key(&transfer.from, header.height, index as u32), hash));
+            locations.push((transfer.hash().0, keys::location_value(header.height, index as u32)));
+            history.push(history_key(&transfer.from, header.height, index as u32));
             if transfer.to != transfer.from {
-                history.push((history_key(&transfer.to, header.height, index as u32), hash));
+                history.push(history_key(&transfer.to, header.height, index as u32));
             }
         }
         locations.sort_unstable_by_key(|row| row.0);
-        history.sort_unstable_by_key(|row| row.0);
+        history.sort_unstable();
         let accounts: Vec<[u8; 16]> = commit.changes.accounts.iter().map(|(_, account)| account.encode()).collect();
 
         let mut puts = Vec::with_capacity(5 + locations.len() + history.len() + accounts.len());
@@ -241,7 +242,7 @@ impl<B: Backend> Store<B> {
         puts.push(Put { column: Column::BlockIndex, key: &block_hash.0, value: &height });
         puts.push(Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 });
         puts.extend(locations.iter().map(|(key, value)| Put { column: Column::Transfers, key, value }));
-        puts.extend(history.iter().map(|(key, value)| Put { column: Column::History, key, value }));
+        puts.extend(history.iter().map(|key| Put { column: Column::History, key, value: &[] }));
         puts.extend(commit.changes.accounts.iter().zip(&accounts).map(|((key, _), value)| Put {
             column: Column::Accounts,
             key: &key.0,
@@ -287,37 +288,38 @@ impl<B: Backend> Store<B> {
         Ok(Some((location, self.transfer_at(hash, location)?)))
     }
 
-    /// The committed transfer `hash` at `location` (as [`Store::history`] gives them), decoding
-    /// only that transfer of its block: a block of 10,000 transfers takes milliseconds to
-    /// decode whole, one transfer microseconds. A transfer that is not there is corruption.
+    /// The committed transfer `hash` at `location`, decoding only that transfer of its block:
+    /// a block of 10,000 transfers takes milliseconds to decode whole, one transfer
+    /// microseconds. A transfer that is not there, or is another, is corruption.
     pub fn transfer_at(&self, hash: &Hash, location: TransferLocation) -> Result<Transfer, StoreError> {
-        let mut transfers = self.transfers_at(&[(*hash, location)])?;
-        transfers.pop().ok_or_else(|| corrupt(format!("transfer {hash} missing")))
+        let transfer =
+            self.transfers_at(&[location])?.pop().ok_or_else(|| corrupt(format!("transfer {hash} missing")))?;
+        if transfer.hash() != *hash {
+            return Err(corrupt(format!("block {} transfer {} is not {hash}", location.height, location.index)));
+        }
+        Ok(transfer)
     }
 
-    /// [`Store::transfer_at`] for each entry, in order, reading each block once for a run of
-    /// entries in the same block (a history page's entries come newest first, so grouped).
-    pub fn transfers_at(&self, entries: &[(Hash, TransferLocation)]) -> Result<Vec<Transfer>, StoreError> {
+    /// The committed transfer at each location, in order, reading each block once for a run of
+    /// locations in the same block (a history page's come newest first, so grouped). A location
+    /// that holds no transfer is corruption.
+    pub fn transfers_at(&self, locations: &[TransferLocation]) -> Result<Vec<Transfer>, StoreError> {
         let mut block: Option<(u64, Vec<u8>)> = None;
-        let mut out = Vec::with_capacity(entries.len());
-        for (hash, location) in entries {
-            let (height, index) = (location.height, location.index);
+        let mut out = Vec::with_capacity(locations.len());
+        for &TransferLocation { height, index } in locations {
             let bytes = match &block {
                 Some((at, bytes)) if *at == height => bytes,
                 _ => {
                     let bytes = self
                         .backend
                         .get(Column::Blocks, &height_key(height))?
-                        .ok_or_else(|| corrupt(format!("block {height} of transfer {hash} missing")))?;
+                        .ok_or_else(|| corrupt(format!("block {height} missing")))?;
                     &block.insert((height, bytes)).1
                 }
             };
             let transfer = Block::transfer_at(bytes, index as usize)
                 .map_err(|e| corrupt(format!("block {height}: {e}")))?
                 .ok_or_else(|| corrupt(format!("block {height} has no transfer {index}")))?;
-            if transfer.hash() != *hash {
-                return Err(corrupt(format!("block {height} transfer {index} is not {hash}")));
-            }
             out.push(transfer);
         }
         Ok(out)
@@ -331,8 +333,8 @@ impl<B: Backend> Store<B> {
         }
     }
 
-    /// A page of transfers sent or received by `key`, newest first, strictly older than
-    /// `before` when given.
+    /// A page of transfers sent or received by `key` with their locations, newest first,
+    /// strictly older than `before` when given.
     pub fn history(
         &self,
         key: &PublicKey,
@@ -348,14 +350,20 @@ impl<B: Backend> Store<B> {
             }
         };
         let rows = self.backend.scan_back(Column::History, &key.0, &upper, limit)?;
-        let mut entries = Vec::with_capacity(rows.len());
-        for (k, v) in rows {
-            let location = keys::parse_history_key(&k)?;
-            let hash = Hash(v.as_slice().try_into().map_err(|_| corrupt("history value"))?);
-            entries.push((hash, location));
+        let locations = rows.iter().map(|(k, _)| keys::parse_history_key(k)).collect::<Result<Vec<_>, _>>()?;
+        let transfers = self.transfers_at(&locations)?;
+        let mut entries = Vec::with_capacity(locations.len());
+        for (location, transfer) in locations.into_iter().zip(transfers) {
+            if transfer.from != *key && transfer.to != *key {
+                return Err(corrupt(format!(
+                    "history of {key} names block {} transfer {}, which is not theirs",
+                    location.height, location.index
+                )));
+            }
+            entries.push((location, transfer));
         }
         let next = match entries.last() {
-            Some((_, last)) if entries.len() == limit => Some(HistoryCursor { height: last.height, index: last.index }),
+            Some((last, _)) if entries.len() == limit => Some(HistoryCursor { height: last.height, index: last.index }),
             _ => None,
         };
         Ok(HistoryPage { entries, next })
