@@ -74,6 +74,10 @@ pub struct ApplyCommit {
     pub transfers_per_block: u64,
     /// Transfers applied and committed per second.
     pub transfers_per_s: f64,
+    /// Transfers per CPU-second of the whole process (RocksDB's background threads included);
+    /// 0 where the pass did not record it.
+    #[serde(default)]
+    pub transfers_per_cpu_s: f64,
     /// Milliseconds per block, and its parts.
     pub ms_per_block: f64,
     /// Execution and the state-root update.

@@ -185,16 +185,18 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     let _ = writeln!(w, "\n### Apply + commit (signatures excluded; RocksDB, synced)\n");
     let _ = writeln!(
         w,
-        "| accounts | threads | transfers/s | ms per block | execute + state root | block assembly | synced store \
-         write | in-memory apply |\n|---|---|---|---|---|---|---|---|"
+        "| accounts | threads | transfers/s | per CPU-second, all threads | ms per block | execute + state root | \
+         block assembly | synced store write | in-memory apply |\n|---|---|---|---|---|---|---|---|---|"
     );
     for p in &inputs.apply_commit {
+        let per_cpu = if p.transfers_per_cpu_s > 0.0 { thousands(p.transfers_per_cpu_s) } else { "–".into() };
         let _ = writeln!(
             w,
-            "| {} | {} | **{}** | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | **{}** | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             thousands(p.accounts as f64),
             p.threads,
             thousands(p.transfers_per_s),
+            per_cpu,
             p.ms_per_block,
             p.execute_and_state_root_ms,
             p.block_assembly_ms,
@@ -320,11 +322,12 @@ mod tests {
     }
 
     fn inputs() -> Inputs {
-        let pass = |accounts, rate| ApplyCommit {
+        let pass = |accounts, rate: f64| ApplyCommit {
             accounts,
             threads: 1,
             transfers_per_block: 10_000,
             transfers_per_s: rate,
+            transfers_per_cpu_s: if accounts == 60_000 { rate * 0.9 } else { 0.0 },
             ms_per_block: 1.0,
             execute_and_state_root_ms: 1.0,
             block_assembly_ms: 0.0,
@@ -391,7 +394,8 @@ mod tests {
         let text = section(&inputs()).unwrap();
         assert!(text.starts_with(BEGIN) && text.trim_end().ends_with(END));
         assert!(text.contains("**7,500 committed transfers/s**"), "{text}");
-        assert!(text.contains("| 60,000 | 1 | **200,000** | 1.0 | 1.0 | 0.0 | 0.0 | 0.0 |"), "{text}");
+        assert!(text.contains("| 60,000 | 1 | **200,000** | 180,000 | 1.0 | 1.0 | 0.0 | 0.0 | 0.0 |"), "{text}");
+        assert!(text.contains("| 1,000,000 | 1 | **100,000** | – |"), "a pass without CPU time: {text}");
         // Every row of every table has as many cells as its header.
         let mut header_cells = None;
         for line in text.lines() {
