@@ -25,8 +25,9 @@ fn env_or(name: &str, default: usize) -> usize {
 /// flushes and compactions, which a wall-clock figure on one thread leaves out.
 fn process_cpu() -> std::time::Duration {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer; CLOCK_PROCESS_CPUTIME_ID is always available on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    // SAFETY: `ts` is a valid out-pointer for the call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(status, 0, "the process CPU clock is unreadable");
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
@@ -43,8 +44,11 @@ fn main() {
     let blocks = env_or("TALLY_BENCH_BLOCKS", 20);
     let proposer = PublicKey([0xee; 32]);
     // Genesis accounts are public keys derived by hashing, except the senders, which need keys.
-    let senders: u64 = (TRANSFERS_PER_BLOCK * blocks) as u64;
-    let sender_keys: Vec<SigningKey> = (0..senders.min(accounts)).map(key).collect();
+    // Each account sends at most once a block; with fewer accounts than transfers, the senders
+    // take turns (transfer i is sender i mod senders's nonce i / senders).
+    let transfers = (TRANSFERS_PER_BLOCK * blocks) as u64;
+    let sender_keys: Vec<SigningKey> = (0..transfers.min(accounts)).map(key).collect();
+    let senders = sender_keys.len() as u64;
     let mut genesis_accounts: Vec<(PublicKey, u64)> =
         sender_keys.iter().map(|k| (PublicKey::from(&k.verifying_key()), 1_000_000)).collect();
     genesis_accounts.extend(
@@ -63,19 +67,18 @@ fn main() {
         accounts: genesis_accounts,
         hash: Hash::digest(b"bench-genesis"),
     };
-    eprintln!("signing {} transfers for {blocks} blocks…", sender_keys.len());
-    let all: Vec<VerifiedTransfer> = sender_keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            let to = PublicKey(Hash::digest(&((i as u64 * 7919) % accounts).to_be_bytes()).0);
+    eprintln!("signing {transfers} transfers for {blocks} blocks…");
+    let all: Vec<VerifiedTransfer> = (0..transfers)
+        .map(|i| {
+            let k = &sender_keys[(i % senders) as usize];
+            let to = PublicKey(Hash::digest(&((i * 7919) % accounts).to_be_bytes()).0);
             let body = TransferBody {
                 chain_id: genesis.params.chain_id.clone(),
                 from: PublicKey::from(&k.verifying_key()),
                 to,
                 amount: 10,
                 fee: 1,
-                nonce: 0,
+                nonce: i / senders,
                 valid_until: 0,
                 memo: vec![],
             };
@@ -157,6 +160,7 @@ fn main() {
                 "accounts": accounts,
                 "threads": pool.current_num_threads(),
                 "transfers_per_block": TRANSFERS_PER_BLOCK,
+                "blocks": chunks.len(),
                 "transfers_per_s": rate.round(),
                 "transfers_per_cpu_s": per_cpu_second.round(),
                 "ms_per_block": per_block(total),

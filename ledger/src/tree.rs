@@ -84,9 +84,9 @@ enum Node {
     Inner(Arc<Inner>),
 }
 
-// The hash comes first in both node types, on the cache line of the reference count, so a
-// parent gathering its children's hashes (independent loads the CPU overlaps) has also fetched
-// what a walk into those children reads first.
+// The hash comes first in both node types, next to the reference count (usually on its cache
+// line), so a parent gathering its children's hashes (independent loads the CPU overlaps) has
+// also fetched what a walk into those children reads first.
 
 #[derive(Clone)]
 #[repr(C)]
@@ -171,9 +171,9 @@ fn plan_build(depth: usize, entries: &[Entry], out: &mut Vec<Hash>) -> Hash {
     hash
 }
 
-/// Asks the CPU to start loading the memory of `node` (the first line only when `whole` is
-/// false: where its hash and reference count sit), without waiting for it. A hint only: on
-/// other CPUs it does nothing.
+/// Asks the CPU to start loading the memory of `node`: its reference counts and hash, and
+/// with `whole` the rest of it too, without waiting for any of it. A hint only: it changes no
+/// result, and on other CPUs it does nothing.
 #[inline(always)]
 fn prefetch(node: &Node, whole: bool) {
     #[cfg(not(target_arch = "x86_64"))]
@@ -181,20 +181,23 @@ fn prefetch(node: &Node, whole: bool) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        const LINE: usize = 64;
         let (data, size) = match node {
             Node::Empty => return,
             Node::Leaf(leaf) => (Arc::as_ptr(leaf).cast::<i8>(), std::mem::size_of::<Leaf>()),
             Node::Inner(inner) => (Arc::as_ptr(inner).cast::<i8>(), std::mem::size_of::<Inner>()),
         };
-        let size = if whole { size } else { 1 };
-        // A line at a time, from the reference counts, which `Arc` keeps just before the data
-        // (were that to change, a line would be fetched for nothing; nothing else).
-        let mut offset: isize = -16;
-        while offset < size as isize {
-            // SAFETY: a prefetch is only a hint: it cannot fault, whatever the address, and
-            // the program reads nothing from it.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.wrapping_offset(offset)) };
-            offset += 64;
+        // From the reference counts, which `Arc` keeps in the 16 bytes before the data (were
+        // that to change, a line would be fetched for nothing), to the end of the hash or of
+        // the node, every line the range touches wherever the allocation starts.
+        let first = data.wrapping_sub(16);
+        let end = if whole { size } else { std::mem::size_of::<Hash>() };
+        let bytes = 16 + end + first.addr() % LINE;
+        for line in 0..bytes.div_ceil(LINE) {
+            // SAFETY: SSE, which `_mm_prefetch` needs, is part of every x86_64 CPU; a prefetch
+            // is only a hint, which cannot fault whatever the address, and nothing is read
+            // from it.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(first.wrapping_sub(first.addr() % LINE).wrapping_add(line * LINE)) };
         }
     }
 }
@@ -231,7 +234,8 @@ fn prefetch_paths(node: &Node, depth: usize, updates: &[Entry], siblings: bool) 
 /// Calls [`prefetch_paths`] for the child getting `share` of its parent's `updates` when a
 /// batch starts there: the parent gets more than [`FETCH_BATCH`] updates and the child no more.
 fn prefetch_batch(child: &Node, depth: usize, share: &[Entry], updates: &[Entry], siblings: bool) {
-    if updates.len() > FETCH_BATCH && !share.is_empty() && share.len() <= FETCH_BATCH {
+    // Where a prefetch does nothing, the walk that finds the nodes to prefetch is waste.
+    if cfg!(target_arch = "x86_64") && updates.len() > FETCH_BATCH && !share.is_empty() && share.len() <= FETCH_BATCH {
         prefetch_paths(child, depth, share, siblings);
     }
 }
@@ -578,6 +582,41 @@ mod tests {
 
     fn acct(balance: u64, nonce: u64) -> Account {
         Account { balance, nonce }
+    }
+
+    #[test]
+    fn a_split_gives_each_child_the_entries_of_its_nibble() {
+        // The reference: a binary search per child, over sorted entries.
+        fn by_search(entries: &[Entry], depth: usize) -> Vec<usize> {
+            (0..ARITY).map(|i| entries.partition_point(|(key, _)| nibble(key, depth) <= i)).collect()
+        }
+        let key = |first: u8, second: u8| {
+            let mut key = [0u8; 32];
+            key[0] = first;
+            key[1] = second;
+            key
+        };
+        let cases: Vec<Vec<Entry>> = vec![
+            vec![],
+            vec![(key(0x00, 0), acct(1, 0))],
+            (0..20).map(|i| (key(0x0f, i), acct(1, 0))).collect(),
+            (0..20).map(|i| (key(0xf0, i), acct(1, 0))).collect(),
+            (0..=255).map(|b| (key(b, 0), acct(1, 0))).collect(),
+            [0x01, 0x02, 0x70, 0x71, 0xfe].iter().map(|&b| (key(b, 9), acct(1, 0))).collect(),
+        ];
+        for entries in &cases {
+            // Depth 1 only where the entries share the nibble above it, as in any walk.
+            let shared = entries.windows(2).all(|pair| nibble(&pair[0].0, 0) == nibble(&pair[1].0, 0));
+            for depth in if shared { vec![0, 1] } else { vec![0] } {
+                let shares = split(entries, depth);
+                let mut end = 0;
+                for (i, share) in shares.iter().enumerate() {
+                    end += share.len();
+                    assert_eq!(end, by_search(entries, depth)[i], "{} entries, depth {depth}", entries.len());
+                    assert!(share.iter().all(|(key, _)| nibble(key, depth) == i));
+                }
+            }
+        }
     }
 
     #[test]

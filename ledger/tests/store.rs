@@ -146,6 +146,66 @@ fn a_history_row_naming_someone_elses_transfer_is_corruption() {
 }
 
 #[test]
+fn a_history_row_whose_block_is_missing_is_corruption() {
+    let chain = TestChain::new(2, 1_000);
+    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    let key = PublicKey::from(&chain.keys[0].verifying_key());
+    let mut row = key.0.to_vec();
+    row.extend_from_slice(&99u64.to_be_bytes());
+    row.extend_from_slice(&0u32.to_be_bytes());
+    store
+        .backend()
+        .write(&[tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] }])
+        .unwrap();
+    assert!(matches!(store.history(&key, 10, None), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn a_transfer_to_oneself_is_one_history_entry() {
+    let mut chain = TestChain::new(2, 1_000);
+    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    let key = &chain.keys[0];
+    let me = PublicKey::from(&key.verifying_key());
+    let body = tally_ledger::TransferBody {
+        chain_id: chain.genesis.params.chain_id.clone(),
+        from: me,
+        to: me,
+        amount: 5,
+        fee: 1,
+        nonce: 0,
+        valid_until: 0,
+        memo: vec![],
+    };
+    let transfer = verify_transfer(body.sign(key).unwrap()).unwrap();
+    let (block, certificate, execution) = chain.build(vec![transfer]);
+    chain.commit(&store, &block, certificate, execution);
+    let page = store.history(&me, 10, None).unwrap();
+    assert_eq!(page.entries.len(), 1);
+    assert_eq!(page.entries[0].1, block.transfers[0]);
+    assert_eq!(page.next, None);
+}
+
+#[test]
+fn a_store_written_in_another_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let chain = TestChain::new(2, 1_000);
+    {
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+        let put = tally_ledger::store::Put {
+            column: tally_ledger::store::Column::Meta,
+            key: b"format_version",
+            value: &2u32.to_be_bytes(),
+        };
+        store.backend().write(&[put]).unwrap();
+    }
+    match Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis) {
+        Err(StoreError::UnsupportedFormat { found }) => assert_eq!(found, 2),
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a store of format 2 was opened"),
+    }
+}
+
+#[test]
 fn a_tampered_account_is_detected_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = TestChain::new(4, 1_000);

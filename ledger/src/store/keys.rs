@@ -18,7 +18,8 @@ pub enum Column {
     Accounts,
     /// `height` → state root after that height.
     StateRoots,
-    /// `public key | height | index` → transfer hash: every transfer an address sent or received.
+    /// `public key | height | index` → nothing: every transfer an address sent or received (the
+    /// key's location names the transfer in its block).
     History,
     /// Format version, chain id, genesis hash, committed height.
     Meta,

@@ -334,7 +334,8 @@ impl<B: Backend> Store<B> {
     }
 
     /// A page of transfers sent or received by `key` with their locations, newest first,
-    /// strictly older than `before` when given.
+    /// strictly older than `before` when given. A row naming a transfer that is not `key`'s is
+    /// corruption; one naming another of `key`'s own transfers cannot be told from a good one.
     pub fn history(
         &self,
         key: &PublicKey,
