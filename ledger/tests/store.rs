@@ -122,6 +122,15 @@ fn rocksdb_commits_reopens_and_refuses_foreign_genesis() {
     }
 }
 
+/// Writes a history row (`key | height | index`, no value) straight into the backend.
+fn write_history_row<B: Backend>(store: &Store<B>, key: &PublicKey, height: u64, index: u32) {
+    let mut row = key.0.to_vec();
+    row.extend_from_slice(&height.to_be_bytes());
+    row.extend_from_slice(&index.to_be_bytes());
+    let put = tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] };
+    store.backend().write(&[put]).unwrap();
+}
+
 #[test]
 fn a_history_row_naming_someone_elses_transfer_is_corruption() {
     let mut chain = TestChain::new(4, 1_000);
@@ -135,13 +144,7 @@ fn a_history_row_naming_someone_elses_transfer_is_corruption() {
         .map(|k| PublicKey::from(&k.verifying_key()))
         .find(|k| *k != first.from && *k != first.to)
         .unwrap();
-    let mut row = stranger.0.to_vec();
-    row.extend_from_slice(&block.header.height.to_be_bytes());
-    row.extend_from_slice(&0u32.to_be_bytes());
-    store
-        .backend()
-        .write(&[tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] }])
-        .unwrap();
+    write_history_row(&store, &stranger, block.header.height, 0);
     assert!(matches!(store.history(&stranger, 10, None), Err(StoreError::Corrupt(_))));
 }
 
@@ -150,13 +153,7 @@ fn a_history_row_whose_block_is_missing_is_corruption() {
     let chain = TestChain::new(2, 1_000);
     let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
     let key = PublicKey::from(&chain.keys[0].verifying_key());
-    let mut row = key.0.to_vec();
-    row.extend_from_slice(&99u64.to_be_bytes());
-    row.extend_from_slice(&0u32.to_be_bytes());
-    store
-        .backend()
-        .write(&[tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] }])
-        .unwrap();
+    write_history_row(&store, &key, 99, 0);
     assert!(matches!(store.history(&key, 10, None), Err(StoreError::Corrupt(_))));
 }
 
