@@ -208,24 +208,17 @@ impl Block {
             return Err(DecodeError::Oversize { size: bytes.len(), limit: max_bytes }.into());
         }
         let mut reader = Reader::new(bytes);
-        let header = Header::read(&mut reader)?;
-        let commit_len = reader.u32("last commit length")? as usize;
-        let last_commit = reader.take(commit_len, "last commit")?.to_vec();
-        let count = reader.u32("transfer count")? as usize;
+        let (header, last_commit, count) = read_prelude(&mut reader)?;
         // Each transfer takes at least two bytes, so a lying count fails before allocating much.
         if count > reader.remaining() / 2 {
             return Err(DecodeError::InvalidField { field: "transfer count", reason: "larger than the block" }.into());
         }
         let mut transfers = Vec::with_capacity(count);
         for _ in 0..count {
-            let len = reader.u16("transfer length")? as usize;
-            if len > MAX_TRANSFER_LEN {
-                return Err(DecodeError::Oversize { size: len, limit: MAX_TRANSFER_LEN }.into());
-            }
-            transfers.push(Transfer::decode(reader.take(len, "transfer")?)?);
+            transfers.push(Transfer::decode(read_transfer_bytes(&mut reader)?)?);
         }
         reader.finish()?;
-        let block = Block { header, last_commit, transfers };
+        let block = Block { header, last_commit: last_commit.to_vec(), transfers };
         if block.computed_transfers_root() != block.header.transfers_root {
             return Err(BlockError::TransfersRoot);
         }
@@ -242,23 +235,34 @@ impl Block {
     /// that do not parse are an error.
     pub fn transfer_at(bytes: &[u8], index: usize) -> Result<Option<Transfer>, DecodeError> {
         let mut reader = Reader::new(bytes);
-        Header::read(&mut reader)?;
-        let commit_len = reader.u32("last commit length")? as usize;
-        reader.take(commit_len, "last commit")?;
-        let count = reader.u32("transfer count")? as usize;
+        let (_, _, count) = read_prelude(&mut reader)?;
         if index >= count {
             return Ok(None);
         }
         for _ in 0..index {
-            let len = reader.u16("transfer length")? as usize;
-            reader.take(len, "transfer")?;
+            read_transfer_bytes(&mut reader)?;
         }
-        let len = reader.u16("transfer length")? as usize;
-        if len > MAX_TRANSFER_LEN {
-            return Err(DecodeError::Oversize { size: len, limit: MAX_TRANSFER_LEN });
-        }
-        Transfer::decode(reader.take(len, "transfer")?).map(Some)
+        Transfer::decode(read_transfer_bytes(&mut reader)?).map(Some)
     }
+}
+
+/// Reads what comes before a block's transfers: the header, the last commit's bytes and the
+/// transfer count.
+fn read_prelude<'a>(reader: &mut Reader<'a>) -> Result<(Header, &'a [u8], usize), DecodeError> {
+    let header = Header::read(reader)?;
+    let commit_len = reader.u32("last commit length")? as usize;
+    let last_commit = reader.take(commit_len, "last commit")?;
+    let count = reader.u32("transfer count")? as usize;
+    Ok((header, last_commit, count))
+}
+
+/// Reads one transfer's bytes behind its `u16` length, refusing a length no transfer can have.
+fn read_transfer_bytes<'a>(reader: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
+    let len = reader.u16("transfer length")? as usize;
+    if len > MAX_TRANSFER_LEN {
+        return Err(DecodeError::Oversize { size: len, limit: MAX_TRANSFER_LEN });
+    }
+    reader.take(len, "transfer")
 }
 
 #[cfg(test)]

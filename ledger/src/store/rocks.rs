@@ -119,12 +119,20 @@ mod tests {
     }
 
     #[test]
-    fn a_flush_and_wait_keeps_every_row() {
+    fn a_flush_and_wait_empties_the_memtable_and_keeps_every_row() {
         let dir = tempfile::tempdir().unwrap();
         let db = RocksBackend::open(dir.path()).unwrap();
+        let in_memtable = |db: &RocksBackend| {
+            let family = db.family(Column::Accounts).unwrap();
+            db.db.property_int_value_cf(family, "rocksdb.num-entries-active-mem-table").unwrap()
+        };
         db.write(&[put(Column::Accounts, b"k", b"v"), put(Column::History, b"h", b"")]).unwrap();
+        assert_eq!(in_memtable(&db), Some(1));
         db.flush_and_wait(false).unwrap();
+        assert_eq!(in_memtable(&db), Some(0), "the flush emptied the memtable");
+        db.write(&[put(Column::Accounts, b"k", b"v")]).unwrap();
         db.flush_and_wait(true).unwrap();
+        assert_eq!(in_memtable(&db), Some(0), "and so does the flush before a compaction wait");
         assert_eq!(db.get(Column::Accounts, b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(db.get(Column::History, b"h").unwrap().as_deref(), Some(&b""[..]));
     }
