@@ -91,10 +91,21 @@ pub struct Step {
     pub not_sent: usize,
     /// Times a node shed a transfer (`mempool_full`) that was then sent again.
     pub shed_retries: usize,
+    /// Times a node refused a transfer as ahead of its nonce window (`bad_nonce`: it had not
+    /// yet applied a block the load generator had seen) that was then sent again. Absent from
+    /// reports that predate it: 0.
+    #[serde(default)]
+    pub ahead_retries: usize,
     /// Accepted transfers seen in a committed block (during the phase or the drain).
     pub committed: usize,
     /// Accepted transfers never seen in a committed block.
     pub never_committed: usize,
+    /// Of those, the ones behind an earlier transfer of their sender that was refused or never
+    /// sent: a gap in the sender's nonces no node can fill, so a consequence of that refusal
+    /// (counted in `rejected` or `not_sent`) rather than a loss. Absent from reports that
+    /// predate it: 0.
+    #[serde(default)]
+    pub stranded: usize,
     /// Of those, the ones the node reports `expired` (their `valid_until` height passed;
     /// only with `tally-load --valid-blocks`). Absent from reports that predate it: 0.
     #[serde(default)]
@@ -126,9 +137,10 @@ pub struct Step {
 }
 
 impl Step {
-    /// Transfers lost: accepted and never committed without having expired, or never sent.
+    /// Transfers lost: accepted and never committed without having expired or been stranded,
+    /// or never sent.
     pub fn lost(&self) -> usize {
-        self.never_committed.saturating_sub(self.expired) + self.not_sent
+        self.never_committed.saturating_sub(self.expired + self.stranded) + self.not_sent
     }
 }
 
@@ -172,7 +184,8 @@ mod tests {
 
     #[test]
     fn a_report_reads_back_as_written() {
-        let step = Step { offered_tps: 1000, not_sent: 2, never_committed: 4, expired: 1, ..Step::default() };
+        let step =
+            Step { offered_tps: 1000, not_sent: 2, never_committed: 4, expired: 1, stranded: 1, ..Step::default() };
         let report = Report {
             tool: "tally-load".into(),
             started_unix: 1,
@@ -188,6 +201,6 @@ mod tests {
         };
         let text = serde_json::to_string(&report).unwrap();
         assert_eq!(serde_json::from_str::<Report>(&text).unwrap(), report);
-        assert_eq!(report.steps[0].lost(), 5);
+        assert_eq!(report.steps[0].lost(), 4, "never committed, less expired and stranded, plus not sent");
     }
 }

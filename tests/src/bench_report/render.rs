@@ -213,7 +213,11 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
         w,
         "\n### Network: {} validators and the load generator on {} cores\n\n{} senders, {} connections per node, \
          {} s per rate. Latency is submit → final (a shed transfer counts from its first send); CPU is in cores, \
-         averaged over the step.\n",
+         averaged over the step. A transfer shed (`mempool_full`) or refused as ahead of the node's nonce window \
+         (`bad_nonce`: the node had not applied a block the load generator had seen) is sent again after a \
+         backoff; *stranded* transfers were accepted behind one of their sender's that was never accepted, and \
+         so could not commit; *lost* ones were accepted and never committed without such a cause, or never \
+         sent.\n",
         network.nodes,
         network.cores,
         thousands(f64::from(network.accounts)),
@@ -222,13 +226,14 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     );
     let _ = writeln!(
         w,
-        "| offered/s | sent/s | committed/s | steady/s | p50 ms | p90 ms | p99 ms | accepted → final p50 / p99 | shed, \
-         sent again | rejected | expired | lost | blocks | CPU / peak MiB per node |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "| offered/s | sent/s | committed/s | steady/s | p50 ms | p90 ms | p99 ms | accepted → final p50 / p99 | shed / \
+         ahead, sent again | rejected | stranded | expired | lost | blocks | CPU / peak MiB per node \
+         |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for step in &network.steps {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} |",
             thousands(f64::from(step.offered_tps)),
             thousands(step.sent_tps),
             thousands(step.committed_tps),
@@ -239,7 +244,9 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
             thousands(step.accepted_latency_ms.p50),
             thousands(step.accepted_latency_ms.p99),
             thousands(step.shed_retries as f64),
+            thousands(step.ahead_retries as f64),
             thousands(step.rejected.values().sum::<usize>() as f64),
+            thousands(step.stranded as f64),
             thousands(step.expired as f64),
             thousands(step.lost() as f64),
             thousands(step.blocks as f64),

@@ -68,11 +68,15 @@ pub async fn run(args: &Args) -> Result<Report, String> {
         if !step.rejected.is_empty() {
             println!("         rejected: {:?}", step.rejected);
         }
-        if step.shed_retries > 0 {
+        if step.stranded > 0 {
+            println!("         stranded behind a refused or unsent transfer of their sender: {}", step.stranded);
+        }
+        if step.shed_retries > 0 || step.ahead_retries > 0 {
             println!(
-                "         shed and sent again {} times (after {} ms, doubling up to {} ms); accepted -> final \
-                 p50 {} ms, p99 {} ms",
+                "         shed and sent again {} times, refused as ahead of the nonce window and sent again {} \
+                 times (after {} ms, doubling up to {} ms); accepted -> final p50 {} ms, p99 {} ms",
                 step.shed_retries,
+                step.ahead_retries,
                 submit::RETRY_AFTER.as_millis(),
                 submit::RETRY_MAX.as_millis(),
                 step.accepted_latency_ms.p50,
@@ -138,6 +142,9 @@ async fn run_step(
         batch: args.batch,
         rate,
         limit: duration + Duration::from_secs(10),
+        // A transfer refused just before the limit still gets its backoffs, so its sender's
+        // later transfers the node accepted are not stranded behind a gap.
+        resend_limit: duration + Duration::from_secs(20),
         window: args.nonce_window as usize,
     };
     let usage = procstat::start(&target.pids);
@@ -193,5 +200,6 @@ async fn run_step(
         nodes,
         load_generator,
         expired,
+        senders: senders.len(),
     }))
 }

@@ -29,6 +29,8 @@ pub struct Measured<'a> {
     pub load_generator: OwnUsage,
     /// Accepted transfers never committed that the node reports expired.
     pub expired: usize,
+    /// Senders in the schedule (transfer `j` comes from sender `j mod senders`, in nonce order).
+    pub senders: usize,
 }
 
 /// Computes a step's figures.
@@ -40,18 +42,30 @@ pub fn measure(m: Measured<'_>) -> Step {
     let mut latencies = Vec::new();
     let mut accepted_latencies = Vec::new();
     let mut last_sent = start;
-    let mut shed_retries = 0;
-    for (signed, record) in m.signed.iter().zip(m.records) {
+    let (mut shed_retries, mut ahead_retries, mut stranded) = (0, 0, 0);
+    // Senders one of whose transfers so far was refused or never sent: their later nonces
+    // cannot commit.
+    let mut gapped = vec![false; m.senders.max(1)];
+    for (j, (signed, record)) in m.signed.iter().zip(m.records).enumerate() {
         shed_retries += record.shed as usize;
+        ahead_retries += record.ahead as usize;
+        let sender = j % gapped.len();
         if let Some(at) = record.sent {
             sent += 1;
             last_sent = last_sent.max(at);
         }
         match &record.fate {
-            Fate::NotSent => not_sent += 1,
-            Fate::Rejected(label) => *rejected.entry(label.clone()).or_insert(0) += 1,
+            Fate::NotSent => {
+                not_sent += 1;
+                gapped[sender] = true;
+            }
+            Fate::Rejected(label) => {
+                *rejected.entry(label.clone()).or_insert(0) += 1;
+                gapped[sender] = true;
+            }
             Fate::Accepted => {
                 accepted += 1;
+                stranded += usize::from(gapped[sender] && !m.seen.committed.contains_key(&signed.hash));
                 if let (Some(&(at, _)), Some(sent_at)) = (m.seen.committed.get(&signed.hash), record.sent) {
                     committed += 1;
                     latencies.push(at.saturating_duration_since(sent_at).as_secs_f64() * 1e3);
@@ -82,7 +96,9 @@ pub fn measure(m: Measured<'_>) -> Step {
         rejected,
         not_sent,
         shed_retries,
+        ahead_retries,
         committed,
+        stranded,
         never_committed: accepted - committed,
         committed_tps: round(in_window as f64 / secs, 1),
         committed_tps_steady: round(steady as f64 / (secs / 2.0), 1),
@@ -139,4 +155,56 @@ pub fn table_row(step: &Step) -> String {
         step.max_block_transfers,
         nodes.join(" ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tally_ledger::Hash;
+
+    fn signed(j: u64) -> Signed {
+        Signed { hash: Hash::digest(&j.to_le_bytes()), hex: String::new() }
+    }
+
+    fn record(fate: Fate, at: Instant) -> Record {
+        Record { sent: Some(at), fate, shed: 0, ahead: 0, accepted: Some(at) }
+    }
+
+    #[test]
+    fn transfers_accepted_behind_a_refused_one_of_their_sender_are_stranded_not_lost() {
+        // Two senders, three rounds: transfer j is sender j % 2's nonce j / 2.
+        let start = Instant::now();
+        let signed: Vec<Signed> = (0..6).map(signed).collect();
+        let accepted = || record(Fate::Accepted, start);
+        let records = vec![
+            accepted(),                                           // sender 0, nonce 0: committed
+            accepted(),                                           // sender 1, nonce 0: committed
+            record(Fate::Rejected("mempool_full".into()), start), // sender 0, nonce 1: refused
+            accepted(),                                           // sender 1, nonce 1: never committed
+            accepted(),                                           // sender 0, nonce 2: behind the gap
+            Record { sent: None, fate: Fate::NotSent, shed: 0, ahead: 0, accepted: None },
+        ];
+        let mut seen = Seen::default();
+        for j in [0, 1] {
+            seen.committed.insert(signed[j].hash, (start + Duration::from_millis(50), 1));
+        }
+        let step = measure(Measured {
+            rate: 6,
+            duration: Duration::from_secs(1),
+            signed: &signed,
+            records: &records,
+            seen: &seen,
+            start,
+            drain: Duration::ZERO,
+            nodes: Vec::new(),
+            load_generator: OwnUsage::default(),
+            expired: 0,
+            senders: 2,
+        });
+        assert_eq!((step.accepted, step.committed, step.never_committed), (4, 2, 2));
+        assert_eq!(step.stranded, 1, "only sender 0's nonce 2 sits behind a refusal");
+        assert_eq!(step.not_sent, 1);
+        assert_eq!(step.lost(), 2, "sender 1's nonce 1 (no refusal before it) and the unsent one");
+        assert_eq!(step.rejected.get("mempool_full"), Some(&1));
+    }
 }
