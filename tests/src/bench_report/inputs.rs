@@ -88,6 +88,10 @@ pub struct ApplyCommit {
     pub synced_store_write_ms: f64,
     /// Applying the execution to the in-memory state.
     pub apply_ms: f64,
+    /// The store's size on disk after the pass (genesis and every block, flushed and
+    /// compacted), MiB; 0 where the pass did not record it.
+    #[serde(default)]
+    pub store_mib: f64,
 }
 
 /// Every pass in a file of JSON lines (later passes of the same size and threads win).

@@ -190,13 +190,15 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     let _ = writeln!(
         w,
         "| accounts | threads | transfers/s | per CPU-second, all threads | ms per block | execute + state root | \
-         block assembly | synced store write | in-memory apply |\n|---|---|---|---|---|---|---|---|---|"
+         block assembly | synced store write | in-memory apply | store on disk, MiB |\n\
+         |---|---|---|---|---|---|---|---|---|---|"
     );
     for p in &inputs.apply_commit {
         let per_cpu = if p.transfers_per_cpu_s > 0.0 { thousands(p.transfers_per_cpu_s) } else { "–".into() };
+        let store = if p.store_mib > 0.0 { thousands(p.store_mib) } else { "–".into() };
         let _ = writeln!(
             w,
-            "| {} | {} | **{}** | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {} | {} | **{}** | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             thousands(p.accounts as f64),
             p.threads,
             thousands(p.transfers_per_s),
@@ -205,7 +207,8 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
             p.execute_and_state_root_ms,
             p.block_assembly_ms,
             p.synced_store_write_ms,
-            p.apply_ms
+            p.apply_ms,
+            store
         );
     }
 
@@ -344,6 +347,7 @@ mod tests {
             block_assembly_ms: 0.0,
             synced_store_write_ms: 0.0,
             apply_ms: 0.0,
+            store_mib: 0.0,
         };
         Inputs {
             machine: Machine {
