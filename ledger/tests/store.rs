@@ -9,16 +9,34 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tally_ledger::crypto::verify_transfer;
-use tally_ledger::store::{Backend, HistoryCursor, MemoryBackend, RocksBackend, Store, StoreError};
+use tally_ledger::store::{
+    Backend, Column, HistoryCursor, MemoryBackend, Put, RocksBackend, SnapshotMeta, Store, StoreError,
+};
 use tally_ledger::{Block, Hash, PublicKey};
 
 fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     assert_eq!(store.height().unwrap(), 0);
     let mut blocks = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..3 {
+        blocks.push(chain.advance(store, 6));
+    }
+    // A snapshot at height 3: opening replays blocks 4 and 5 onto it.
+    assert_eq!(store.snapshot().unwrap().height, 0);
+    let snapshot = store.write_snapshot(3, &chain.accounts()).unwrap();
+    assert_eq!((snapshot.height, snapshot.accounts), (3, chain.ledger.account_count() as u64));
+    assert_eq!(store.snapshot().unwrap(), snapshot);
+    for _ in 0..2 {
         blocks.push(chain.advance(store, 6));
     }
     assert_eq!(store.height().unwrap(), 5);
+    for (got, why) in [(6, "not committed"), (2, "older than the current snapshot")] {
+        let refused = store.write_snapshot(got, &chain.accounts());
+        assert!(
+            matches!(refused, Err(StoreError::SnapshotHeight { got: g, snapshot: 3, stored: 5 }) if g == got),
+            "{why}"
+        );
+    }
+    assert_eq!(store.snapshot().unwrap(), snapshot, "a refused snapshot changes nothing");
     for block in &blocks {
         let h = block.header.height;
         let stored = store.block(h).unwrap().unwrap();
@@ -47,9 +65,9 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     let read: Vec<Hash> = store.transfers_at(&locations).unwrap().iter().map(|t| t.hash()).collect();
     assert_eq!(read, wanted.iter().map(|t| t.hash()).collect::<Vec<_>>());
     assert!(matches!(store.transfers_at(&[missing]), Err(StoreError::Corrupt(_))));
-    for (pk, account) in chain.ledger.accounts() {
-        assert_eq!(store.account(pk).unwrap(), *account);
-    }
+    let (loaded, replayed) = store.load_ledger(&chain.genesis).unwrap();
+    assert_eq!(replayed, tally_ledger::store::Replayed { blocks: 2, transfers: 12 }, "blocks 4 and 5");
+    assert_same_accounts(&loaded, &chain.ledger);
     // Paged history of one key: newest first, sent and received, pages chain with the cursor.
     let key = PublicKey::from(&chain.keys[1].verifying_key());
     let mut expected: Vec<(u64, u32)> = Vec::new();
@@ -82,13 +100,21 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     let (block, cert, execution) = chain.build(Vec::new());
     let mut skipped = block.clone();
     skipped.header.height += 1;
-    let err = store.commit(&tally_ledger::store::BlockCommit {
-        block: &skipped,
-        certificate: &cert,
-        changes: &execution.changes,
-    });
+    let err = store.commit(&tally_ledger::store::BlockCommit { block: &skipped, certificate: &cert });
+    drop(execution);
     assert!(matches!(err, Err(StoreError::OutOfOrder { stored: 5, got: 7 })));
     assert_eq!(store.height().unwrap(), 5);
+}
+
+/// The two ledgers hold the same accounts at the same height and root.
+fn assert_same_accounts(loaded: &tally_ledger::Ledger, expected: &tally_ledger::Ledger) {
+    assert_eq!(loaded.height(), expected.height());
+    assert_eq!(loaded.state_root(), expected.state_root());
+    assert_eq!(loaded.last_block_hash(), expected.last_block_hash());
+    assert_eq!(loaded.account_count(), expected.account_count());
+    for (pk, account) in expected.accounts() {
+        assert_eq!(loaded.account(pk), *account);
+    }
 }
 
 #[test]
@@ -108,9 +134,7 @@ fn rocksdb_commits_reopens_and_refuses_foreign_genesis() {
     }
     let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
     assert_eq!(store.height().unwrap(), 5);
-    let ledger = store.load_ledger(&chain.genesis).unwrap();
-    assert_eq!(ledger.state_root(), chain.ledger.state_root());
-    assert_eq!(ledger.last_block_hash(), chain.ledger.last_block_hash());
+    assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
     drop(store);
     let other = TestChain::new(3, 5);
     match Store::open(RocksBackend::open(dir.path()).unwrap(), &other.genesis) {
@@ -127,7 +151,7 @@ fn write_history_row<B: Backend>(store: &Store<B>, key: &PublicKey, height: u64,
     let mut row = key.0.to_vec();
     row.extend_from_slice(&height.to_be_bytes());
     row.extend_from_slice(&index.to_be_bytes());
-    let put = tally_ledger::store::Put { column: tally_ledger::store::Column::History, key: &row, value: &[] };
+    let put = Put { column: Column::History, key: &row, value: &[] };
     store.backend().write(&[put]).unwrap();
 }
 
@@ -203,25 +227,66 @@ fn a_store_written_in_another_format_is_refused() {
 }
 
 #[test]
-fn a_tampered_account_is_detected_at_open() {
+fn a_tampered_snapshot_is_detected_at_open() {
     let dir = tempfile::tempdir().unwrap();
     let mut chain = TestChain::new(4, 1_000);
     {
         let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
         chain.advance(&store, 2);
-        let key = PublicKey::from(&chain.keys[0].verifying_key());
-        let forged = tally_ledger::Account { balance: 999_999_999, nonce: 0 };
-        store
-            .backend()
-            .write(&[tally_ledger::store::Put {
-                column: tally_ledger::store::Column::Accounts,
-                key: &key.0,
-                value: &forged.encode(),
-            }])
-            .unwrap();
+        let mut forged = chain.accounts();
+        forged[0].1.balance += 1;
+        store.write_snapshot(1, &forged).unwrap();
     }
     let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
-    assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))));
+    match store.load_ledger(&chain.genesis) {
+        Err(StoreError::Corrupt(what)) => assert!(what.contains("the snapshot gives state root"), "{what}"),
+        other => panic!("a forged snapshot was loaded: {:?}", other.map(|(l, _)| l.state_root())),
+    }
+}
+
+#[test]
+fn a_snapshot_cut_short_before_its_meta_write_leaves_the_previous_one_current() {
+    let mut chain = TestChain::new(4, 1_000);
+    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    chain.advance(&store, 2);
+    let current = store.snapshot().unwrap();
+    // What a crash leaves: rows in the other slot, half written, and the meta unchanged.
+    let row = [0xab; 30];
+    let put = Put { column: Column::Snapshots, key: &[1 - current.slot, 0, 0, 0, 0], value: &row };
+    store.backend().write_unlogged(&[put]).unwrap();
+    chain.advance(&store, 2);
+    assert_eq!(store.snapshot().unwrap(), current);
+    assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
+    // The next snapshot takes that slot over whole.
+    let next = store.write_snapshot(2, &chain.accounts()).unwrap();
+    assert_eq!(next.slot, 1 - current.slot);
+    assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
+}
+
+#[test]
+fn a_snapshot_row_of_the_wrong_size_or_a_missing_one_is_corruption() {
+    let mut chain = TestChain::new(4, 1_000);
+    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    chain.advance(&store, 1);
+    let current = store.snapshot().unwrap();
+    let key = [current.slot, 0, 0, 0, 0];
+    let truncated = vec![0u8; 47];
+    store.backend().write(&[Put { column: Column::Snapshots, key: &key, value: &truncated }]).unwrap();
+    assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))), "a row cut short");
+    let meta = store.write_snapshot(1, &chain.accounts()).unwrap();
+    assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
+    let claims_more = meta_bytes(&SnapshotMeta { chunks: meta.chunks + 1, ..meta });
+    store.backend().write(&[Put { column: Column::Meta, key: b"snapshot", value: &claims_more }]).unwrap();
+    assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))), "a row is missing");
+}
+
+/// The meta column's encoding of a snapshot's place (`slot | height | chunks | accounts`).
+fn meta_bytes(meta: &SnapshotMeta) -> Vec<u8> {
+    let mut out = vec![meta.slot];
+    out.extend_from_slice(&meta.height.to_be_bytes());
+    out.extend_from_slice(&meta.chunks.to_be_bytes());
+    out.extend_from_slice(&meta.accounts.to_be_bytes());
+    out
 }
 
 const CHILD_DIR: &str = "TALLY_STORE_CRASH_CHILD_DIR";
@@ -236,6 +301,10 @@ fn crash_child_commit_loop() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let block = chain.advance(&store, 50);
+        // Snapshots too, so that the kill may land in one.
+        if block.header.height % 4 == 0 {
+            store.write_snapshot(block.header.height, &chain.accounts()).unwrap();
+        }
         if block.header.height == 3 {
             // Tell the parent that commits are under way.
             std::fs::write(Path::new(&dir).join("started"), b"1").unwrap();
@@ -281,10 +350,7 @@ fn sigkill_during_commits_leaves_a_consistent_store() {
         assert!(hashes.insert(block.hash()));
         last_cert = stored.certificate;
     }
-    let loaded = store.load_ledger(&chain.genesis).unwrap();
-    assert_eq!(loaded.state_root(), replay.state_root());
+    assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &replay);
     assert_eq!(store.state_root(height).unwrap(), Some(replay.state_root()));
-    for (pk, account) in replay.accounts() {
-        assert_eq!(store.account(pk).unwrap(), *account);
-    }
+    assert!(store.snapshot().unwrap().height <= height);
 }

@@ -1,13 +1,15 @@
 //! The node's side of the RPC: reads from the store (RocksDB serves concurrent reads, so the
-//! writer is never blocked), asks the mempool actor, and watches the driver's head.
+//! writer is never blocked), asks the mempool actor (which holds the committed accounts), and
+//! watches the driver's head.
 
 use crate::driver::Head;
 use crate::mempool::{Admission, Outcome};
-use crate::mempool_actor::{MempoolHandle, PoolStatus};
+use crate::mempool_actor::{AccountView, MempoolHandle, PoolStatus};
 use crate::views::stored_block_view;
 use crate::LedgerStore;
 use async_trait::async_trait;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tally_ledger::store::{HistoryCursor, StoreError, TransferLocation};
 use tally_ledger::{Genesis, Hash, PublicKey, RejectReason, Transfer};
 use tally_rpc::{
@@ -18,6 +20,8 @@ use tokio::sync::{broadcast, watch};
 
 /// How many blocks behind the best peer a node may be and still call itself healthy.
 const HEALTHY_LAG: u64 = 5;
+/// The longest an account read waits for the mempool to learn of the store's last block.
+const ACCOUNT_CATCH_UP: Duration = Duration::from_millis(500);
 
 /// Everything the RPC reads.
 pub struct NodeRpc {
@@ -117,10 +121,17 @@ impl NodeApi for NodeRpc {
     }
 
     async fn account(&self, key: PublicKey) -> Result<AccountState, ApiError> {
-        // Height first: the account read is at least as new as the height reported.
-        let height = self.head.borrow().height;
-        let account = self.blocking(move |s| s.account(&key)).await?;
-        let pending_nonce = self.mempool.pending_nonce(key, account.nonce).await.map_err(internal)?;
+        // The mempool holds the committed accounts. It learns of a block a moment after the
+        // store commits it, so a client that has seen a transfer committed (in the store) may
+        // ask before it has: the read waits that moment out, bounded.
+        let stored = self.blocking(|s| s.height()).await?;
+        let deadline = Instant::now() + ACCOUNT_CATCH_UP;
+        let mut view = self.mempool.account(key).await.map_err(internal)?;
+        while view.height < stored && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            view = self.mempool.account(key).await.map_err(internal)?;
+        }
+        let AccountView { account, pending_nonce, height } = view;
         Ok(AccountState { balance: account.balance, nonce: account.nonce, pending_nonce, height })
     }
 

@@ -3,6 +3,7 @@
 use crate::mempool::MempoolConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use tally_ledger::store::SnapshotPolicy;
 use tally_rpc::RpcConfig;
 
 /// Log output format.
@@ -58,6 +59,32 @@ impl Default for P2pLimits {
     }
 }
 
+/// Store settings (`[store]`): when account snapshots are taken (see
+/// [`tally_ledger::store::SnapshotPolicy`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Transfers committed since the last snapshot below which no new one is taken; past it,
+    /// one is taken once as many transfers as there are accounts have committed.
+    pub snapshot_min_transfers: u64,
+    /// Blocks since the last snapshot after which one is taken anyway.
+    pub snapshot_max_blocks: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        let policy = SnapshotPolicy::default();
+        StoreConfig { snapshot_min_transfers: policy.min_transfers, snapshot_max_blocks: policy.max_blocks }
+    }
+}
+
+impl StoreConfig {
+    /// The policy these settings describe.
+    pub fn snapshot_policy(&self) -> SnapshotPolicy {
+        SnapshotPolicy { min_transfers: self.snapshot_min_transfers, max_blocks: self.snapshot_max_blocks }
+    }
+}
+
 /// The whole node configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -80,6 +107,8 @@ pub struct NodeConfig {
     pub consensus: ConsensusTiming,
     /// Mempool limits.
     pub mempool: MempoolConfig,
+    /// Store settings.
+    pub store: StoreConfig,
     /// Threads for the async runtime and, as many again, for signature checks; 0 = one per
     /// core. Where several nodes share a machine, give each its share: four validators on two
     /// cores with a thread per core each commit about 12 % less (docs/BENCHMARKS.md).
@@ -98,6 +127,7 @@ impl Default for NodeConfig {
             rpc: RpcConfig::default(),
             consensus: ConsensusTiming::default(),
             mempool: MempoolConfig::default(),
+            store: StoreConfig::default(),
             threads: 0,
         }
     }
@@ -143,6 +173,12 @@ impl NodeConfig {
             if peer.parse::<tally_p2p::Multiaddr>().is_err() {
                 return Err(invalid(&format!("peers[{i}]"), "not a multiaddr"));
             }
+        }
+        if self.store.snapshot_min_transfers == 0 {
+            return Err(invalid("store.snapshot_min_transfers", "must be at least 1"));
+        }
+        if self.store.snapshot_max_blocks == 0 {
+            return Err(invalid("store.snapshot_max_blocks", "must be at least 1"));
         }
         if self.p2p.max_peers == 0 {
             return Err(invalid("p2p.max_peers", "must be at least 1"));

@@ -4,9 +4,11 @@
 //! Actors, each owning its state and talking through bounded channels:
 //! - the network (`tally-p2p`): libp2p, gossip, sync requests;
 //! - the router ([`run`]): sends each network event to the actor that owns it;
-//! - the mempool ([`mempool_actor`]): admission, signature checks once, gossip of transfers;
+//! - the mempool ([`mempool_actor`]): admission, signature checks once, gossip of transfers,
+//!   and the committed accounts that admission and `getAccount` read;
 //! - the consensus driver ([`driver`]): the pure core, timers, block building, validation,
-//!   commits, catch-up;
+//!   commits, catch-up; it hands the accounts to the snapshot writer ([`snapshots`]) now and
+//!   then;
 //! - the RPC server (`tally-rpc`) over [`api::NodeRpc`], which reads the store and asks the
 //!   actors.
 #![deny(missing_docs)]
@@ -26,6 +28,7 @@ pub mod metrics;
 pub mod recent;
 pub mod run;
 pub mod signing;
+pub mod snapshots;
 pub mod views;
 pub mod wire;
 

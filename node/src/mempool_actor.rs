@@ -1,13 +1,14 @@
 //! The mempool actor: owns the [`Mempool`] and the signature verifier, admits transfers from the
 //! RPC and from gossip, gossips what it accepts in batches, serves the proposer and the block
-//! validator, and remembers how recent transfers ended.
+//! validator, and remembers how recent transfers ended. It holds every committed account too,
+//! kept current by each commit: admission checks senders against them, and `getAccount` reads
+//! them here, at the same height as the pool it reports pending nonces from.
 
 use crate::backlog::Backlog;
 use crate::mempool::{Admission, Mempool, MempoolConfig, Outcome};
 use crate::metrics::NodeMetrics;
 use crate::recent::Recent;
 use crate::wire::{decode_batch, encode_batch, MAX_BATCH_TRANSFERS};
-use crate::LedgerStore;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,8 +29,6 @@ const CONTROL_CHANNEL_CAPACITY: usize = 64;
 const GOSSIP_FLUSH: Duration = Duration::from_millis(25);
 /// Accepted transfers that are gossiped at once, without waiting for the flush.
 const GOSSIP_BATCH: usize = 256;
-/// How many committed accounts the mempool keeps in memory before it starts over.
-const ACCOUNTS_CACHED: usize = 200_000;
 /// How many recently committed transfers are recognised when a client sends them again.
 const COMMITTED_KEPT: usize = 100_000;
 /// How many final outcomes (expired, replaced) are remembered for `getTransaction`.
@@ -54,7 +53,18 @@ enum Command {
     Committed { height: u64, transfers: Arc<Vec<Transfer>>, accounts: Arc<Vec<(PublicKey, Account)>> },
     Drop { hashes: Vec<Hash> },
     Status { hash: Hash, reply: oneshot::Sender<PoolStatus> },
-    PendingNonce { sender: PublicKey, committed_nonce: u64, reply: oneshot::Sender<u64> },
+    Account { key: PublicKey, reply: oneshot::Sender<AccountView> },
+}
+
+/// An account as the mempool sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AccountView {
+    /// Its committed state.
+    pub account: Account,
+    /// The nonce its next transfer needs, counting its transfers waiting in the pool.
+    pub pending_nonce: u64,
+    /// The committed height `account` is at.
+    pub height: u64,
 }
 
 /// The handle other components use.
@@ -153,9 +163,9 @@ impl MempoolHandle {
         self.ask(|reply| Command::Status { hash, reply }).await
     }
 
-    /// The next nonce for `sender` counting its waiting transfers.
-    pub async fn pending_nonce(&self, sender: PublicKey, committed_nonce: u64) -> Result<u64, MempoolStopped> {
-        self.ask(|reply| Command::PendingNonce { sender, committed_nonce, reply }).await
+    /// An account's committed state and its next nonce counting its waiting transfers.
+    pub async fn account(&self, key: PublicKey) -> Result<AccountView, MempoolStopped> {
+        self.ask(|reply| Command::Account { key, reply }).await
     }
 }
 
@@ -164,7 +174,6 @@ pub struct MempoolActor {
     pool: Mempool,
     verifier: SignatureVerifier,
     params: ChainParams,
-    store: Arc<LedgerStore>,
     network: Option<NetworkHandle>,
     outcomes: Recent<Hash, (Transfer, Outcome)>,
     outgoing: Vec<Transfer>,
@@ -175,9 +184,9 @@ pub struct MempoolActor {
     /// Transfers verified for a proposed block without entering the pool, oldest first, so
     /// that their gossip arriving later is not checked again (bounded: [`RECENTLY_VERIFIED_KEPT`]).
     recently_verified: Recent<Hash, VerifiedTransfer>,
-    /// Committed accounts read from the store, kept current by every commit: admission reads
-    /// each sender twice (used nonce, then the pool's checks), on every node, and RocksDB's
-    /// memtable lookups for that were 5 % of a loaded network's CPU.
+    /// Every committed account, kept current by every commit (the store keeps accounts only
+    /// as occasional snapshots). Admission reads each sender twice (used nonce, then the pool's
+    /// checks), on every node.
     accounts: HashMap<PublicKey, Account>,
     /// Hashes of recently committed transfers, oldest first (bounded: [`COMMITTED_KEPT`]), so
     /// that a client sending one again is answered without a signature check.
@@ -190,11 +199,12 @@ pub struct MempoolActor {
 const RECENTLY_VERIFIED_KEPT: usize = 20_000;
 
 impl MempoolActor {
-    /// Spawns the actor; it stops when every handle is dropped.
+    /// Spawns the actor with the committed `accounts` at `committed_height`; it stops when
+    /// every handle is dropped.
     pub fn spawn(
         config: MempoolConfig,
         params: ChainParams,
-        store: Arc<LedgerStore>,
+        accounts: HashMap<PublicKey, Account>,
         network: Option<NetworkHandle>,
         metrics: NodeMetrics,
         committed_height: u64,
@@ -207,7 +217,6 @@ impl MempoolActor {
             pool: Mempool::new(config),
             verifier: SignatureVerifier::new(),
             params,
-            store,
             network,
             outcomes: Recent::new(OUTCOMES_KEPT),
             outgoing: Vec::new(),
@@ -215,7 +224,7 @@ impl MempoolActor {
             metrics,
             next_height: committed_height + 1,
             recently_verified: Recent::new(RECENTLY_VERIFIED_KEPT),
-            accounts: HashMap::new(),
+            accounts,
             committed: Recent::new(COMMITTED_KEPT),
             backlog,
         };
@@ -281,11 +290,7 @@ impl MempoolActor {
             Command::Committed { height, transfers, accounts } => {
                 self.next_height = height + 1;
                 self.backlog.record(Instant::now(), transfers.len());
-                for (key, account) in accounts.iter() {
-                    if let Some(cached) = self.accounts.get_mut(key) {
-                        *cached = *account;
-                    }
-                }
+                self.accounts.extend(accounts.iter().copied());
                 for transfer in transfers.iter() {
                     self.committed.insert(transfer.hash(), ());
                 }
@@ -306,8 +311,10 @@ impl MempoolActor {
                 };
                 let _ = reply.send(status);
             }
-            Command::PendingNonce { sender, committed_nonce, reply } => {
-                let _ = reply.send(self.pool.pending_nonce(&sender, committed_nonce));
+            Command::Account { key, reply } => {
+                let account = self.account(&key);
+                let pending_nonce = self.pool.pending_nonce(&key, account.nonce);
+                let _ = reply.send(AccountView { account, pending_nonce, height: self.next_height - 1 });
             }
         }
         self.publish_size();
@@ -324,13 +331,7 @@ impl MempoolActor {
 
     /// The stateful part of admission, shared by both paths.
     fn insert(&mut self, transfer: VerifiedTransfer) -> Result<Admission, RejectReason> {
-        let sender = match self.account(&transfer.from) {
-            Ok(account) => account,
-            Err(e) => {
-                warn!(error = %e, "mempool cannot read an account");
-                return Err(RejectReason::MempoolFull);
-            }
-        };
+        let sender = self.account(&transfer.from);
         let (admission, _evicted) = self.pool.insert(transfer, &sender, self.next_height)?;
         Ok(admission)
     }
@@ -419,23 +420,14 @@ impl MempoolActor {
         self.recently_verified.insert(verified.transfer().hash(), verified.clone());
     }
 
-    /// True if a committed block has used `transfer`'s nonce (a read error says no: the
-    /// transfer is then checked in full).
-    fn nonce_used(&mut self, transfer: &Transfer) -> bool {
-        matches!(self.account(&transfer.from), Ok(account) if transfer.nonce < account.nonce)
+    /// True if a committed block has used `transfer`'s nonce.
+    fn nonce_used(&self, transfer: &Transfer) -> bool {
+        transfer.nonce < self.account(&transfer.from).nonce
     }
 
-    /// A committed account, from memory when it was read before.
-    fn account(&mut self, key: &PublicKey) -> Result<Account, tally_ledger::store::StoreError> {
-        if let Some(account) = self.accounts.get(key) {
-            return Ok(*account);
-        }
-        let account = self.store.account(key)?;
-        if self.accounts.len() >= ACCOUNTS_CACHED {
-            self.accounts.clear();
-        }
-        self.accounts.insert(*key, account);
-        Ok(account)
+    /// A committed account (zero if never seen).
+    fn account(&self, key: &PublicKey) -> Account {
+        self.accounts.get(key).copied().unwrap_or_default()
     }
 
     fn verify_block(&mut self, transfers: Vec<Transfer>) -> Result<Vec<VerifiedTransfer>, usize> {
@@ -482,7 +474,11 @@ mod tests {
     use ed25519_dalek::SigningKey;
     use tally_ledger::genesis::dev_account_seed;
     use tally_ledger::genesis::Genesis;
-    use tally_ledger::store::{RocksBackend, Store};
+
+    /// The committed accounts of `genesis`.
+    fn accounts_of(genesis: &Genesis) -> HashMap<PublicKey, Account> {
+        genesis.initial_ledger().accounts().map(|(k, a)| (*k, *a)).collect()
+    }
     use tally_ledger::TransferBody;
 
     fn transfer(genesis: &Genesis, key: &SigningKey, nonce: u64, amount: u64) -> Transfer {
@@ -524,8 +520,6 @@ mod tests {
             accounts: keys.iter().map(|k| (PublicKey::from(&k.verifying_key()), 1_000_000_000)).collect(),
             hash: Hash::digest(b"gossip batch test"),
         };
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
 
         let network = |bootstrap: Vec<tally_p2p::Multiaddr>| {
             let mut config = NetworkConfig::new(Keypair::generate_ed25519(), "gossip-test", [7; 32]);
@@ -543,8 +537,14 @@ mod tests {
         .await;
 
         let config = MempoolConfig { max_backlog_ms: 0, ..MempoolConfig::default() };
-        let mempool =
-            MempoolActor::spawn(config, genesis.params.clone(), store, Some(ours), NodeMetrics::detached(), 0);
+        let mempool = MempoolActor::spawn(
+            config,
+            genesis.params.clone(),
+            accounts_of(&genesis),
+            Some(ours),
+            NodeMetrics::detached(),
+            0,
+        );
         let mut sent = 0;
         for nonce in 0..10 {
             for key in &keys {
@@ -599,12 +599,11 @@ mod tests {
     #[tokio::test]
     async fn a_pool_behind_sheds_submissions_unchecked_but_takes_gap_fillers_and_better_fees() {
         let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
         let metrics = NodeMetrics::register(&mut Default::default());
         // Nothing committed yet, so the backlog allowed is the floor: one block of 3 transfers.
         let params = ChainParams { max_block_txs: 3, ..genesis.params.clone() };
-        let mempool = MempoolActor::spawn(MempoolConfig::default(), params, store, None, metrics.clone(), 0);
+        let mempool =
+            MempoolActor::spawn(MempoolConfig::default(), params, accounts_of(&genesis), None, metrics.clone(), 0);
         let key = |i: u32| SigningKey::from_bytes(&dev_account_seed(i));
         // Account 1 sends its nonce 1 before its nonce 0 (an open-loop client racing itself).
         for (i, nonce) in [(0, 0), (1, 1), (2, 0)] {
@@ -630,23 +629,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn admission_sees_every_commit_through_the_account_cache() {
+    async fn admission_and_account_reads_see_every_commit() {
         let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
         let metrics = NodeMetrics::register(&mut Default::default());
+        let accounts = accounts_of(&genesis);
         let mempool =
-            MempoolActor::spawn(MempoolConfig::default(), genesis.params.clone(), store.clone(), None, metrics, 0);
+            MempoolActor::spawn(MempoolConfig::default(), genesis.params.clone(), accounts.clone(), None, metrics, 0);
         let key = SigningKey::from_bytes(&dev_account_seed(0));
         let sender = PublicKey::from(&key.verifying_key());
         let first = transfer(&genesis, &key, 0, 10);
         assert_eq!(mempool.submit(first.clone()).await.unwrap(), Ok(Admission::Added));
 
-        // The block carrying it commits. The store is left as it was on purpose: the pool must
-        // learn the sender's new nonce from the commit itself, not from a second store read.
-        let before = store.account(&sender).unwrap();
+        let before = accounts[&sender];
+        let pending = AccountView { account: before, pending_nonce: 1, height: 0 };
+        assert_eq!(mempool.account(sender).await.unwrap(), pending);
+
+        // The block carrying it commits: the pool learns the sender's new state from the commit.
         let after = Account { balance: before.balance - 10 - genesis.params.min_fee, nonce: 1 };
         mempool.committed(1, Arc::new(vec![first.clone()]), Arc::new(vec![(sender, after)])).await.unwrap();
+        let committed = AccountView { account: after, pending_nonce: 1, height: 1 };
+        assert_eq!(mempool.account(sender).await.unwrap(), committed);
 
         assert_eq!(
             mempool.submit(first.clone()).await.unwrap(),

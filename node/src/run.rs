@@ -10,6 +10,7 @@ use crate::home::{read_key, Home};
 use crate::mempool_actor::{MempoolActor, MempoolHandle};
 use crate::metrics::NodeMetrics;
 use crate::signing::SigningStore;
+use crate::snapshots::Snapshots;
 use crate::views::evidence_view;
 use crate::LedgerStore;
 use anyhow::{bail, Context};
@@ -77,13 +78,21 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(home.data()).with_context(|| format!("creating {}", home.data().display()))?;
     let backend = RocksBackend::open(&home.db()).context("opening the database")?;
     let store: Arc<LedgerStore> = Arc::new(Store::open(backend, &genesis)?);
-    let ledger = store.load_ledger(&genesis)?;
+    let (ledger, replayed) = store.load_ledger(&genesis)?;
     let height = ledger.height();
     let last_commit = match height {
         0 => Vec::new(),
         h => store.block(h)?.map(|b| b.certificate).context("the committed block is missing")?,
     };
-    info!(height, state_root = %ledger.state_root(), chain = %chain_id, "store opened");
+    info!(
+        height,
+        state_root = %ledger.state_root(),
+        chain = %chain_id,
+        replayed_blocks = replayed.blocks,
+        "store opened"
+    );
+    let snapshots = Snapshots::spawn(store.clone(), config.store.snapshot_policy(), replayed)
+        .context("starting the snapshot writer")?;
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = NodeMetrics::register(&mut registry);
@@ -104,7 +113,7 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
     let mempool = MempoolActor::spawn(
         config.mempool.clone(),
         genesis.params.clone(),
-        store.clone(),
+        ledger.accounts().map(|(k, a)| (*k, *a)).collect(),
         Some(network.clone()),
         metrics.clone(),
         height,
@@ -135,6 +144,7 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
         ledger,
         last_commit,
         store: store.clone(),
+        snapshots,
         genesis: genesis.clone(),
         validators,
         validator_key,

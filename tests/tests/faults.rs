@@ -186,3 +186,83 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
         assert_eq!(a.balance, b.balance, "node {i} agrees");
     }
 }
+
+/// `line` without its terminal colour codes (`ESC [ … m`).
+fn without_colours(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits (bounded) until node `i` reports `key`'s committed nonce as `nonce`.
+async fn wait_nonce(net: &Net, i: usize, key: tally_ledger::PublicKey, nonce: u64, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let account = net.client(i).get_account(&tally_ledger::Address(key)).await;
+        if account.as_ref().is_ok_and(|a| a.nonce == nonce) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "node {i}: nonce {nonce} not committed within {limit:?}: {account:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blocks_after_it() {
+    // Ten devnet accounts, and a snapshot once ten transfers have committed since the last.
+    let mut net = Net::start_with(4, &["store.snapshot_min_transfers=10"]);
+    net.wait_height(2).await;
+    let (sender, to) = (dev_public(0), dev_public(9));
+    // In runs of eight, inside the pool's window of nonces ahead of the committed one.
+    let send = async |net: &Net, nonces: std::ops::Range<u64>| {
+        for nonce in nonces.clone() {
+            let t = transfer(&dev_key(0), to, 1 + nonce, 1, nonce);
+            net.client(0).send_transaction(&t.encode(), Wait::None).await.unwrap();
+            if (nonce + 1) % 8 == 0 || nonce + 1 == nonces.end {
+                wait_nonce(net, 0, sender, nonce + 1, Duration::from_secs(60)).await;
+            }
+        }
+    };
+    send(&net, 0..25).await;
+    for i in 0..4 {
+        assert!(net.log(i).contains("account snapshot written"), "node {i} took a snapshot");
+    }
+
+    // One validator stops cleanly, then another is killed; the chain goes on without each,
+    // and each comes back, loads its last snapshot and replays the blocks after it.
+    let mut sent = 25;
+    for (i, graceful) in [(1, true), (2, false)] {
+        if graceful {
+            net.stop(i);
+        } else {
+            net.kill(i);
+        }
+        send(&net, sent..sent + 4).await;
+        sent += 4;
+        net.restart(i);
+        net.wait_ready(i, Duration::from_secs(30)).await;
+        let log = net.log(i);
+        let reopened = log.lines().filter(|l| l.contains("store opened")).nth(1).expect("the store reopened");
+        let plain = without_colours(reopened);
+        let replayed = plain.split("replayed_blocks=").nth(1).and_then(|rest| {
+            rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
+        });
+        assert!(replayed.is_some_and(|blocks| blocks > 0), "node {i} replayed blocks onto its snapshot: {reopened}");
+        wait_nonce(&net, i, sender, sent, Duration::from_secs(60)).await;
+    }
+    let h = net.height(0).await.unwrap();
+    net.wait_height(h + 1).await;
+    let reference = net.client(0).get_account(&tally_ledger::Address(to)).await.unwrap();
+    for i in 1..4 {
+        let account = net.client(i).get_account(&tally_ledger::Address(to)).await.unwrap();
+        assert_eq!((account.balance, account.nonce), (reference.balance, reference.nonce), "node {i} agrees");
+    }
+    net.check_all(&[]).await.unwrap();
+}

@@ -14,8 +14,9 @@ pub enum Column {
     BlockIndex,
     /// `transfer hash` → `height | index`.
     Transfers,
-    /// `public key` → `balance | nonce`.
-    Accounts,
+    /// `slot | chunk` → up to [`SNAPSHOT_CHUNK_ACCOUNTS`] accounts of a snapshot, each
+    /// `public key | balance | nonce`; the meta column names the slot that holds the current one.
+    Snapshots,
     /// `height` → state root after that height.
     StateRoots,
     /// `public key | height | index` → nothing: every transfer an address sent or received (the
@@ -32,7 +33,7 @@ impl Column {
         Column::Certificates,
         Column::BlockIndex,
         Column::Transfers,
-        Column::Accounts,
+        Column::Snapshots,
         Column::StateRoots,
         Column::History,
         Column::Meta,
@@ -50,7 +51,7 @@ impl Column {
             Column::Certificates => "certificates",
             Column::BlockIndex => "block_index",
             Column::Transfers => "transfers",
-            Column::Accounts => "accounts",
+            Column::Snapshots => "account_snapshots",
             Column::StateRoots => "state_roots",
             Column::History => "history",
             Column::Meta => "meta",
@@ -64,6 +65,63 @@ pub(crate) mod meta {
     pub const CHAIN_ID: &[u8] = b"chain_id";
     pub const GENESIS_HASH: &[u8] = b"genesis_hash";
     pub const HEIGHT: &[u8] = b"height";
+    /// `slot u8 | height u64 | chunks u32 | accounts u64` (big-endian) of the current snapshot.
+    pub const SNAPSHOT: &[u8] = b"snapshot";
+}
+
+/// Accounts in one row of a snapshot (`public key | balance | nonce`, 48 bytes each: a row is
+/// at most 192 KiB).
+pub const SNAPSHOT_CHUNK_ACCOUNTS: usize = 4096;
+
+/// Bytes of one account in a snapshot row.
+pub(crate) const SNAPSHOT_ENTRY_BYTES: usize = 32 + 16;
+
+pub(crate) fn snapshot_key(slot: u8, chunk: u32) -> [u8; 5] {
+    let mut out = [0u8; 5];
+    out[0] = slot;
+    out[1..].copy_from_slice(&chunk.to_be_bytes());
+    out
+}
+
+/// Where the current account snapshot is: which of the two slots, at what height, in how many
+/// rows, holding how many accounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    /// The slot (0 or 1); the next snapshot is written to the other one.
+    pub slot: u8,
+    /// The committed height whose accounts it holds.
+    pub height: u64,
+    /// The rows it spans.
+    pub chunks: u32,
+    /// The accounts it holds.
+    pub accounts: u64,
+}
+
+impl SnapshotMeta {
+    pub(crate) fn encode(&self) -> [u8; 21] {
+        let mut out = [0u8; 21];
+        out[0] = self.slot;
+        out[1..9].copy_from_slice(&self.height.to_be_bytes());
+        out[9..13].copy_from_slice(&self.chunks.to_be_bytes());
+        out[13..].copy_from_slice(&self.accounts.to_be_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<SnapshotMeta, StoreError> {
+        let corrupt = || StoreError::Corrupt("meta snapshot".into());
+        let bytes: &[u8; 21] = bytes.try_into().map_err(|_| corrupt())?;
+        let slot = bytes[0];
+        if slot > 1 {
+            return Err(corrupt());
+        }
+        let be8 = |b: &[u8]| b.try_into().map(u64::from_be_bytes).map_err(|_| corrupt());
+        Ok(SnapshotMeta {
+            slot,
+            height: be8(&bytes[1..9])?,
+            chunks: bytes[9..13].try_into().map(u32::from_be_bytes).map_err(|_| corrupt())?,
+            accounts: be8(&bytes[13..])?,
+        })
+    }
 }
 
 /// A position in an address's history; pages continue strictly below it. Shown to RPC clients
@@ -136,6 +194,16 @@ mod tests {
         for (position, column) in Column::ALL.iter().enumerate() {
             assert_eq!(column.index(), position);
         }
+    }
+
+    #[test]
+    fn snapshot_meta_round_trip_and_refusals() {
+        let meta = SnapshotMeta { slot: 1, height: 7, chunks: 3, accounts: 9_000 };
+        assert_eq!(SnapshotMeta::decode(&meta.encode()).unwrap(), meta);
+        assert!(SnapshotMeta::decode(&meta.encode()[..20]).is_err());
+        let mut bad_slot = meta.encode();
+        bad_slot[0] = 2;
+        assert!(SnapshotMeta::decode(&bad_slot).is_err());
     }
 
     #[test]

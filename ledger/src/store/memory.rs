@@ -1,6 +1,6 @@
 //! The in-memory twin of the RocksDB backend, for unit and simulation tests.
 
-use super::{Backend, Column, Put, Rows, StoreError, Visitor};
+use super::{Backend, Column, Put, Rows, StoreError};
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
@@ -37,6 +37,10 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    fn write_unlogged(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
+        self.write(puts)
+    }
+
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError> {
         let columns = self.columns.read().map_err(|_| Self::poisoned())?;
         let Some(table) = columns.get(&column) else { return Ok(Vec::new()) };
@@ -50,15 +54,5 @@ impl Backend for MemoryBackend {
             .take(limit)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
-    }
-
-    fn for_each(&self, column: Column, visit: Visitor<'_>) -> Result<(), StoreError> {
-        let columns = self.columns.read().map_err(|_| Self::poisoned())?;
-        if let Some(table) = columns.get(&column) {
-            for (k, v) in table {
-                visit(k, v)?;
-            }
-        }
-        Ok(())
     }
 }

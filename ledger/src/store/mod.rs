@@ -1,18 +1,23 @@
-//! The ledger's durable store: blocks, certificates, transfer and history indexes, accounts.
+//! The ledger's durable store: blocks, certificates, transfer and history indexes, and
+//! snapshots of the accounts.
 //!
 //! [`Store`] holds the logic (key layouts, what a block commit writes, paged history) once, over
 //! a [`Backend`]: [`RocksBackend`] in a node, [`MemoryBackend`] in tests. A block commit is one
 //! atomic, synced write: after a crash the store is at height h or h+1, never between.
 //!
-//! The state tree itself is not stored: it is derived from the `accounts` column at open (see
-//! `docs/BENCHMARKS.md` for why), and the `state_roots` column records each height's root so a
-//! rebuilt tree is checked against what was committed.
+//! A block commit does not write the accounts it changed: the blocks are the log of every
+//! change, and the accounts are stored as snapshots taken now and then ([`SnapshotPolicy`],
+//! [`Store::write_snapshot`]). Opening replays the blocks committed after the current snapshot
+//! onto it ([`Store::load_ledger`]); the committed accounts live in memory (the node serves
+//! reads of them from its state tree). The state tree is not stored either: it is derived at
+//! open, and the `state_roots` column records each height's root so what is rebuilt is checked
+//! against what was committed. `docs/BENCHMARKS.md` says what each choice costs and saves.
 
 mod keys;
 mod memory;
 mod rocks;
 
-pub use keys::{Column, HistoryCursor};
+pub use keys::{Column, HistoryCursor, SnapshotMeta, SNAPSHOT_CHUNK_ACCOUNTS};
 pub use memory::MemoryBackend;
 pub use rocks::RocksBackend;
 
@@ -20,15 +25,48 @@ use crate::address::PublicKey;
 use crate::block::Block;
 use crate::genesis::Genesis;
 use crate::hash::Hash;
-use crate::state::{Account, Changes, Ledger};
-use crate::transfer::Transfer;
-use keys::{height_key, history_key, meta};
-use std::collections::HashMap;
+use crate::state::{Account, Ledger};
+use crate::transfer::{Transfer, VerifiedTransfer};
+use keys::{height_key, history_key, meta, snapshot_key, SNAPSHOT_ENTRY_BYTES};
 
 /// The on-disk format this code writes; a store with another is refused. Version 2: the
 /// 16-way state tree (its roots are in every stored header). Version 3: history rows carry no
-/// value (their key's location names the transfer).
-pub const FORMAT_VERSION: u32 = 3;
+/// value (their key's location names the transfer). Version 4: accounts are kept as snapshots
+/// instead of rows rewritten by every block.
+pub const FORMAT_VERSION: u32 = 4;
+
+/// When account snapshots are taken. A snapshot costs in proportion to the accounts, and
+/// replaying the blocks after it at start-up in proportion to their transfers, so one is due
+/// once as many transfers as there are accounts have committed since the last (at least
+/// `min_transfers`): snapshots then cost about one account written per transfer, and start-up
+/// replays at most that many transfers. After `max_blocks` blocks one is due anyway, so that
+/// start-up never walks more blocks than that.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotPolicy {
+    /// Transfers since the last snapshot below which none is due, whatever the accounts.
+    pub min_transfers: u64,
+    /// Blocks since the last snapshot after which one is due even without transfers.
+    pub max_blocks: u64,
+}
+
+impl Default for SnapshotPolicy {
+    fn default() -> Self {
+        SnapshotPolicy { min_transfers: 100_000, max_blocks: 10_000 }
+    }
+}
+
+impl SnapshotPolicy {
+    /// The transfers between two snapshots of `accounts` accounts under load.
+    pub fn interval(&self, accounts: u64) -> u64 {
+        accounts.max(self.min_transfers)
+    }
+
+    /// Whether a snapshot of `accounts` accounts is due, `transfers` transfers and `blocks`
+    /// blocks after the last one.
+    pub fn due(&self, transfers: u64, blocks: u64, accounts: u64) -> bool {
+        transfers >= self.interval(accounts) || blocks >= self.max_blocks
+    }
+}
 
 /// A storage failure. A node stops cleanly on any of these.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +90,16 @@ pub enum StoreError {
     UnsupportedFormat {
         /// The version found.
         found: u32,
+    },
+    /// A snapshot of a height that is not committed, or older than the current snapshot.
+    #[error("a snapshot of height {got} is outside the committed range {snapshot}..={stored}")]
+    SnapshotHeight {
+        /// The height offered.
+        got: u64,
+        /// The current snapshot's height.
+        snapshot: u64,
+        /// The committed height.
+        stored: u64,
     },
     /// A commit that does not extend the stored chain.
     #[error("commit of height {got} does not follow stored height {stored}")]
@@ -78,9 +126,6 @@ pub struct Put<'a> {
 /// Rows of a scan: `(key, value)`.
 pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// A callback over `(key, value)` rows that may stop the walk with an error.
-pub type Visitor<'a> = &'a mut dyn FnMut(&[u8], &[u8]) -> Result<(), StoreError>;
-
 /// A key-value database with columns, atomic synced batches and ordered scans.
 pub trait Backend: Send + Sync {
     /// The value under `key`.
@@ -88,11 +133,23 @@ pub trait Backend: Send + Sync {
     /// Writes every put atomically and durably (fsync) before returning; where a key is put
     /// twice, the later put wins.
     fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
+    /// Writes every put without the write-ahead log and flushes the columns written to disk
+    /// before returning: cheaper than [`Backend::write`] for bulk rows, but not atomic, since a
+    /// crash before it returns may keep any part of it. Callers write only rows that nothing
+    /// reads until a later [`Backend::write`] names them.
+    fn write_unlogged(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
     /// Up to `limit` entries whose key starts with `prefix` and is below `before`, newest
     /// (largest key) first.
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError>;
-    /// Calls `visit` on every entry of `column` in key order.
-    fn for_each(&self, column: Column, visit: Visitor<'_>) -> Result<(), StoreError>;
+}
+
+/// The blocks [`Store::load_ledger`] executed again on top of the snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replayed {
+    /// Blocks.
+    pub blocks: u64,
+    /// Their transfers.
+    pub transfers: u64,
 }
 
 /// Where a committed transfer sits.
@@ -113,14 +170,13 @@ pub struct StoredBlock {
     pub certificate: Vec<u8>,
 }
 
-/// What a block commit writes.
+/// What a block commit writes (the accounts it changed are the block's own consequence: they
+/// reach the store with the next snapshot).
 pub struct BlockCommit<'a> {
     /// The block.
     pub block: &'a Block,
     /// Its commit certificate, canonically encoded.
     pub certificate: &'a [u8],
-    /// The accounts it changed.
-    pub changes: &'a Changes,
 }
 
 /// One page of an address's history, newest first.
@@ -177,17 +233,18 @@ impl<B: Backend> Store<B> {
         let state_root = genesis.initial_ledger().state_root();
         let format = FORMAT_VERSION.to_be_bytes();
         let height = height_key(0);
-        let accounts: Vec<[u8; 16]> =
-            genesis.accounts.iter().map(|(_, balance)| Account { balance: *balance, nonce: 0 }.encode()).collect();
+        let accounts: Vec<(PublicKey, Account)> =
+            genesis.accounts.iter().map(|(key, balance)| (*key, Account { balance: *balance, nonce: 0 })).collect();
+        let (snapshot, rows) = snapshot_rows(0, 0, &accounts);
+        let snapshot = snapshot.encode();
         let mut puts = vec![
             Put { column: Column::Meta, key: meta::FORMAT, value: &format },
             Put { column: Column::Meta, key: meta::CHAIN_ID, value: genesis.params.chain_id.as_str().as_bytes() },
             Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
+            Put { column: Column::Meta, key: meta::SNAPSHOT, value: &snapshot },
             Put { column: Column::StateRoots, key: &height, value: &state_root.0 },
         ];
-        for ((key, _), account) in genesis.accounts.iter().zip(&accounts) {
-            puts.push(Put { column: Column::Accounts, key: &key.0, value: account });
-        }
+        puts.extend(rows.iter().map(|(key, value)| Put { column: Column::Snapshots, key, value }));
         // The genesis hash goes last in the same batch: its presence marks a finished init.
         puts.push(Put { column: Column::Meta, key: meta::GENESIS_HASH, value: &genesis.hash.0 });
         self.backend.write(&puts)
@@ -209,7 +266,7 @@ impl<B: Backend> Store<B> {
         u64_value(&bytes, "meta height")
     }
 
-    /// Commits a block, its certificate and its account changes in one atomic, synced write.
+    /// Commits a block, its certificate and its indexes in one atomic, synced write.
     pub fn commit(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
         let header = &commit.block.header;
         let stored = self.height()?;
@@ -234,20 +291,14 @@ impl<B: Backend> Store<B> {
         }
         locations.sort_unstable_by_key(|row| row.0);
         history.sort_unstable();
-        let accounts: Vec<[u8; 16]> = commit.changes.accounts.iter().map(|(_, account)| account.encode()).collect();
 
-        let mut puts = Vec::with_capacity(5 + locations.len() + history.len() + accounts.len());
+        let mut puts = Vec::with_capacity(5 + locations.len() + history.len());
         puts.push(Put { column: Column::Blocks, key: &height, value: &block_bytes });
         puts.push(Put { column: Column::Certificates, key: &height, value: commit.certificate });
         puts.push(Put { column: Column::BlockIndex, key: &block_hash.0, value: &height });
         puts.push(Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 });
         puts.extend(locations.iter().map(|(key, value)| Put { column: Column::Transfers, key, value }));
         puts.extend(history.iter().map(|key| Put { column: Column::History, key, value: &[] }));
-        puts.extend(commit.changes.accounts.iter().zip(&accounts).map(|((key, _), value)| Put {
-            column: Column::Accounts,
-            key: &key.0,
-            value,
-        }));
         puts.push(Put { column: Column::Meta, key: meta::HEIGHT, value: &height });
         self.backend.write(&puts)
     }
@@ -325,14 +376,6 @@ impl<B: Backend> Store<B> {
         Ok(out)
     }
 
-    /// An account's committed state (zero if never seen).
-    pub fn account(&self, key: &PublicKey) -> Result<Account, StoreError> {
-        match self.backend.get(Column::Accounts, &key.0)? {
-            None => Ok(Account::default()),
-            Some(v) => Account::decode(&v).ok_or_else(|| corrupt("account value")),
-        }
-    }
-
     /// A page of transfers sent or received by `key` with their locations, newest first,
     /// strictly older than `before` when given. A row naming a transfer that is not `key`'s is
     /// corruption; one naming another of `key`'s own transfers cannot be told from a good one.
@@ -370,31 +413,124 @@ impl<B: Backend> Store<B> {
         Ok(HistoryPage { entries, next })
     }
 
-    /// Rebuilds the in-memory ledger from the committed accounts, and checks that its state
-    /// root equals the root committed at the stored height.
-    pub fn load_ledger(&self, genesis: &Genesis) -> Result<Ledger, StoreError> {
+    /// Where the current snapshot of the accounts is.
+    pub fn snapshot(&self) -> Result<SnapshotMeta, StoreError> {
+        let bytes = self.backend.get(Column::Meta, meta::SNAPSHOT)?.ok_or_else(|| corrupt("meta snapshot missing"))?;
+        SnapshotMeta::decode(&bytes)
+    }
+
+    /// Makes `accounts`, every account at committed height `height`, the current snapshot: its
+    /// rows go to the slot the current snapshot does not use, past the write-ahead log and
+    /// flushed to disk, then one synced meta write makes them current. A crash before that
+    /// write leaves the previous snapshot current and whole. One writer at a time; block
+    /// commits may go on meanwhile.
+    pub fn write_snapshot(&self, height: u64, accounts: &[(PublicKey, Account)]) -> Result<SnapshotMeta, StoreError> {
+        let current = self.snapshot()?;
+        let stored = self.height()?;
+        if height > stored || height < current.height {
+            return Err(StoreError::SnapshotHeight { got: height, snapshot: current.height, stored });
+        }
+        let (snapshot, rows) = snapshot_rows(1 - current.slot, height, accounts);
+        let puts: Vec<Put<'_>> =
+            rows.iter().map(|(key, value)| Put { column: Column::Snapshots, key, value }).collect();
+        self.backend.write_unlogged(&puts)?;
+        self.backend.write(&[Put { column: Column::Meta, key: meta::SNAPSHOT, value: &snapshot.encode() }])?;
+        Ok(snapshot)
+    }
+
+    /// The accounts of the current snapshot.
+    fn snapshot_accounts(&self, snapshot: &SnapshotMeta) -> Result<Vec<(PublicKey, Account)>, StoreError> {
+        let mut accounts = Vec::with_capacity(usize::try_from(snapshot.accounts).unwrap_or(0));
+        for chunk in 0..snapshot.chunks {
+            let row = self
+                .backend
+                .get(Column::Snapshots, &snapshot_key(snapshot.slot, chunk))?
+                .ok_or_else(|| corrupt(format!("snapshot row {chunk} missing")))?;
+            if row.is_empty()
+                || row.len() % SNAPSHOT_ENTRY_BYTES != 0
+                || row.len() / SNAPSHOT_ENTRY_BYTES > SNAPSHOT_CHUNK_ACCOUNTS
+            {
+                return Err(corrupt(format!("snapshot row {chunk} is {} bytes", row.len())));
+            }
+            for entry in row.chunks_exact(SNAPSHOT_ENTRY_BYTES) {
+                let (key, account) = entry.split_at(32);
+                let key = PublicKey(key.try_into().map_err(|_| corrupt("snapshot key"))?);
+                accounts.push((key, Account::decode(account).ok_or_else(|| corrupt("snapshot account"))?));
+            }
+        }
+        if accounts.len() as u64 != snapshot.accounts {
+            return Err(corrupt(format!(
+                "snapshot holds {} accounts, meta says {}",
+                accounts.len(),
+                snapshot.accounts
+            )));
+        }
+        Ok(accounts)
+    }
+
+    /// Rebuilds the in-memory ledger: the current snapshot's accounts, checked against the
+    /// state root committed at its height, then every block committed after it executed again
+    /// (their signatures were checked before they were committed), each checked against its
+    /// header as when it was first validated. Says too what it replayed.
+    pub fn load_ledger(&self, genesis: &Genesis) -> Result<(Ledger, Replayed), StoreError> {
         let height = self.height()?;
-        let mut accounts = HashMap::new();
-        self.backend.for_each(Column::Accounts, &mut |k, v| {
-            let key = PublicKey(k.try_into().map_err(|_| corrupt("account key"))?);
-            accounts.insert(key, Account::decode(v).ok_or_else(|| corrupt("account value"))?);
-            Ok(())
-        })?;
-        let (last_hash, last_time) = match height {
+        let snapshot = self.snapshot()?;
+        if snapshot.height > height {
+            return Err(corrupt(format!("snapshot of height {} is above the committed {height}", snapshot.height)));
+        }
+        let (last_hash, last_time) = match snapshot.height {
             0 => (genesis.hash, genesis.genesis_time_ms),
             h => {
                 let stored = self.block(h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?;
                 (stored.block.hash(), stored.block.header.time_ms)
             }
         };
-        let ledger = Ledger::new(genesis.params.clone(), accounts, height, last_hash, last_time);
-        let committed = self.state_root(height)?.ok_or_else(|| corrupt(format!("state root {height} missing")))?;
+        let accounts = self.snapshot_accounts(&snapshot)?;
+        let mut ledger = Ledger::new(genesis.params.clone(), accounts, snapshot.height, last_hash, last_time);
+        let committed = self
+            .state_root(snapshot.height)?
+            .ok_or_else(|| corrupt(format!("state root {} missing", snapshot.height)))?;
         if ledger.state_root() != committed {
             return Err(corrupt(format!(
-                "accounts give state root {} but height {height} committed {committed}",
-                ledger.state_root()
+                "the snapshot gives state root {} but height {} committed {committed}",
+                ledger.state_root(),
+                snapshot.height
             )));
         }
-        Ok(ledger)
+        let mut replayed = Replayed::default();
+        for h in snapshot.height + 1..=height {
+            let stored = self.block(h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?;
+            let (hash, header) = (stored.block.hash(), stored.block.header);
+            let transfers: Vec<VerifiedTransfer> =
+                stored.block.transfers.into_iter().map(VerifiedTransfer::new_unchecked).collect();
+            let execution = ledger
+                .validate(&header, &transfers)
+                .map_err(|e| corrupt(format!("block {h} does not replay onto the snapshot: {e}")))?;
+            ledger.apply(execution, hash, header.time_ms);
+            replayed.blocks += 1;
+            replayed.transfers += transfers.len() as u64;
+        }
+        Ok((ledger, replayed))
     }
+}
+
+/// The rows of a snapshot: `(key, value)`.
+type SnapshotRows = Vec<([u8; 5], Vec<u8>)>;
+
+/// The meta value and the rows of a snapshot of `accounts` at `height` in `slot`.
+fn snapshot_rows(slot: u8, height: u64, accounts: &[(PublicKey, Account)]) -> (SnapshotMeta, SnapshotRows) {
+    let rows: SnapshotRows = accounts
+        .chunks(SNAPSHOT_CHUNK_ACCOUNTS)
+        .enumerate()
+        .map(|(chunk, entries)| {
+            let mut value = Vec::with_capacity(entries.len() * SNAPSHOT_ENTRY_BYTES);
+            for (key, account) in entries {
+                value.extend_from_slice(&key.0);
+                value.extend_from_slice(&account.encode());
+            }
+            (snapshot_key(slot, chunk as u32), value)
+        })
+        .collect();
+    let meta = SnapshotMeta { slot, height, chunks: rows.len() as u32, accounts: accounts.len() as u64 };
+    (meta, rows)
 }

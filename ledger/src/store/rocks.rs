@@ -1,9 +1,7 @@
 //! The RocksDB backend: one column family per [`Column`], synced write batches.
 
-use super::{Backend, Column, Put, Rows, StoreError, Visitor};
-use rocksdb::{
-    ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use super::{Backend, Column, Put, Rows, StoreError};
+use rocksdb::{ColumnFamilyDescriptor, DBCompressionType, Options, WriteBatch, WriteOptions, DB};
 use std::path::Path;
 
 /// A RocksDB database with the store's column families.
@@ -23,11 +21,22 @@ impl RocksBackend {
         options.create_missing_column_families(true);
         options.set_compression_type(DBCompressionType::Lz4);
         options.increase_parallelism(2);
-        let families = Column::ALL.iter().map(|c| {
-            let mut cf_options = Options::default();
-            cf_options.set_compression_type(DBCompressionType::Lz4);
-            ColumnFamilyDescriptor::new(c.name(), cf_options)
-        });
+        let mut families: Vec<ColumnFamilyDescriptor> = Column::ALL
+            .iter()
+            .map(|c| {
+                let mut cf_options = Options::default();
+                cf_options.set_compression_type(DBCompressionType::Lz4);
+                ColumnFamilyDescriptor::new(c.name(), cf_options)
+            })
+            .collect();
+        // RocksDB refuses to open a database without naming every family it has: families of
+        // another format version (read by no one) are opened too, so that `Store::open` can
+        // refuse the store by its format version rather than fail here.
+        for name in DB::list_cf(&options, path).unwrap_or_default() {
+            if name != "default" && !Column::ALL.iter().any(|c| c.name() == name) {
+                families.push(ColumnFamilyDescriptor::new(name, Options::default()));
+            }
+        }
         let db = DB::open_cf_descriptors(&options, path, families).map_err(db_error)?;
         Ok(RocksBackend { db })
     }
@@ -45,6 +54,26 @@ impl RocksBackend {
         self.db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default()).map_err(db_error)
     }
 
+    /// The puts as one batch, each column's rows in key order. In key order the memtable's skip
+    /// list finds each insertion point next to the last one; a block's keys (hashes, public
+    /// keys) arrive in random order, and inserting them so cost more CPU than the rest of the
+    /// write. The sort is stable: where a key is put twice, the later value still wins.
+    /// (`Store` already hands over each column sorted, which this sort then only confirms.)
+    fn batch(&self, puts: &[Put<'_>]) -> Result<WriteBatch, StoreError> {
+        let mut families = Vec::with_capacity(Column::ALL.len());
+        for column in Column::ALL {
+            families.push(self.family(column)?);
+        }
+        let mut ordered: Vec<&Put<'_>> = puts.iter().collect();
+        ordered.sort_by(|a, b| a.column.cmp(&b.column).then_with(|| a.key.cmp(b.key)));
+        let bytes: usize = puts.iter().map(|put| put.key.len() + put.value.len() + 16).sum();
+        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
+        for put in ordered {
+            batch.put_cf(families[put.column.index()], put.key, put.value);
+        }
+        Ok(batch)
+    }
+
     fn family(&self, column: Column) -> Result<&rocksdb::ColumnFamily, StoreError> {
         self.db
             .cf_handle(column.name())
@@ -58,25 +87,21 @@ impl Backend for RocksBackend {
     }
 
     fn write(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
-        let mut families = Vec::with_capacity(Column::ALL.len());
-        for column in Column::ALL {
-            families.push(self.family(column)?);
-        }
-        // In key order the memtable's skip list finds each insertion point next to the last
-        // one; a block's keys (hashes, public keys) arrive in random order, and inserting them
-        // so cost more CPU than the rest of the write. The sort is stable: where a key is put
-        // twice, the later value still wins. (`Store` already hands over each column sorted,
-        // which this sort then only confirms.)
-        let mut ordered: Vec<&Put<'_>> = puts.iter().collect();
-        ordered.sort_by(|a, b| a.column.cmp(&b.column).then_with(|| a.key.cmp(b.key)));
-        let bytes: usize = puts.iter().map(|put| put.key.len() + put.value.len() + 16).sum();
-        let mut batch = WriteBatch::with_capacity_bytes(bytes + 64);
-        for put in ordered {
-            batch.put_cf(families[put.column.index()], put.key, put.value);
-        }
         let mut options = WriteOptions::default();
         options.set_sync(true);
-        self.db.write_opt(batch, &options).map_err(db_error)
+        self.db.write_opt(self.batch(puts)?, &options).map_err(db_error)
+    }
+
+    fn write_unlogged(&self, puts: &[Put<'_>]) -> Result<(), StoreError> {
+        let mut options = WriteOptions::default();
+        options.disable_wal(true);
+        self.db.write_opt(self.batch(puts)?, &options).map_err(db_error)?;
+        let mut written: Vec<Column> = puts.iter().map(|put| put.column).collect();
+        written.sort_unstable();
+        written.dedup();
+        let families = written.into_iter().map(|c| self.family(c)).collect::<Result<Vec<_>, _>>()?;
+        // FlushOptions waits for the flush by default: the rows are in table files when this returns.
+        self.db.flush_cfs_opt(&families, &rocksdb::FlushOptions::default()).map_err(db_error)
     }
 
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError> {
@@ -100,14 +125,6 @@ impl Backend for RocksBackend {
         iter.status().map_err(db_error)?;
         Ok(out)
     }
-
-    fn for_each(&self, column: Column, visit: Visitor<'_>) -> Result<(), StoreError> {
-        for item in self.db.iterator_cf(self.family(column)?, IteratorMode::From(&[], Direction::Forward)) {
-            let (k, v) = item.map_err(db_error)?;
-            visit(&k, &v)?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -123,18 +140,48 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = RocksBackend::open(dir.path()).unwrap();
         let in_memtable = |db: &RocksBackend| {
-            let family = db.family(Column::Accounts).unwrap();
+            let family = db.family(Column::Snapshots).unwrap();
             db.db.property_int_value_cf(family, "rocksdb.num-entries-active-mem-table").unwrap()
         };
-        db.write(&[put(Column::Accounts, b"k", b"v"), put(Column::History, b"h", b"")]).unwrap();
+        db.write(&[put(Column::Snapshots, b"k", b"v"), put(Column::History, b"h", b"")]).unwrap();
         assert_eq!(in_memtable(&db), Some(1));
         db.flush_and_wait(false).unwrap();
         assert_eq!(in_memtable(&db), Some(0), "the flush emptied the memtable");
-        db.write(&[put(Column::Accounts, b"k", b"v")]).unwrap();
+        db.write(&[put(Column::Snapshots, b"k", b"v")]).unwrap();
         db.flush_and_wait(true).unwrap();
         assert_eq!(in_memtable(&db), Some(0), "and so does the flush before a compaction wait");
-        assert_eq!(db.get(Column::Accounts, b"k").unwrap().as_deref(), Some(&b"v"[..]));
+        assert_eq!(db.get(Column::Snapshots, b"k").unwrap().as_deref(), Some(&b"v"[..]));
         assert_eq!(db.get(Column::History, b"h").unwrap().as_deref(), Some(&b""[..]));
+    }
+
+    #[test]
+    fn an_unlogged_write_is_in_table_files_when_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = RocksBackend::open(dir.path()).unwrap();
+            db.write_unlogged(&[put(Column::Snapshots, b"s", b"rows"), put(Column::History, b"h", b"")]).unwrap();
+            for column in [Column::Snapshots, Column::History] {
+                let family = db.family(column).unwrap();
+                let in_memtable = db.db.property_int_value_cf(family, "rocksdb.num-entries-active-mem-table").unwrap();
+                assert_eq!(in_memtable, Some(0), "{column:?} was flushed");
+            }
+        }
+        let db = RocksBackend::open(dir.path()).unwrap();
+        assert_eq!(db.get(Column::Snapshots, b"s").unwrap().as_deref(), Some(&b"rows"[..]));
+    }
+
+    #[test]
+    fn a_database_with_a_family_of_another_format_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut options = Options::default();
+            options.create_if_missing(true);
+            options.create_missing_column_families(true);
+            DB::open_cf(&options, dir.path(), ["accounts", "meta"]).unwrap();
+        }
+        let db = RocksBackend::open(dir.path()).unwrap();
+        db.write(&[put(Column::Meta, b"k", b"v")]).unwrap();
+        assert_eq!(db.get(Column::Meta, b"k").unwrap().as_deref(), Some(&b"v"[..]));
     }
 
     #[test]
@@ -142,14 +189,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = RocksBackend::open(dir.path()).unwrap();
         db.write(&[
-            put(Column::Accounts, b"k", b"first"),
+            put(Column::Snapshots, b"k", b"first"),
             put(Column::History, b"a", b"other column"),
-            put(Column::Accounts, b"a", b"before k"),
-            put(Column::Accounts, b"k", b"second"),
+            put(Column::Snapshots, b"a", b"before k"),
+            put(Column::Snapshots, b"k", b"second"),
         ])
         .unwrap();
-        assert_eq!(db.get(Column::Accounts, b"k").unwrap().as_deref(), Some(&b"second"[..]));
-        assert_eq!(db.get(Column::Accounts, b"a").unwrap().as_deref(), Some(&b"before k"[..]));
+        assert_eq!(db.get(Column::Snapshots, b"k").unwrap().as_deref(), Some(&b"second"[..]));
+        assert_eq!(db.get(Column::Snapshots, b"a").unwrap().as_deref(), Some(&b"before k"[..]));
         assert_eq!(db.get(Column::History, b"a").unwrap().as_deref(), Some(&b"other column"[..]));
     }
 }

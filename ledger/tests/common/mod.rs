@@ -100,9 +100,14 @@ impl TestChain {
 
     /// Commits the block to `store` and then to the in-memory ledger.
     pub fn commit<B: Backend>(&mut self, store: &Store<B>, block: &Block, certificate: Vec<u8>, execution: Execution) {
-        store.commit(&BlockCommit { block, certificate: &certificate, changes: &execution.changes }).unwrap();
+        store.commit(&BlockCommit { block, certificate: &certificate }).unwrap();
         self.ledger.apply(execution, block.hash(), block.header.time_ms);
         self.last_certificate = certificate;
+    }
+
+    /// Every account of the in-memory ledger, for a snapshot.
+    pub fn accounts(&self) -> Vec<(PublicKey, tally_ledger::Account)> {
+        self.ledger.accounts().map(|(k, a)| (*k, *a)).collect()
     }
 
     /// Builds and commits a block of `count` transfers.

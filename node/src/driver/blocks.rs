@@ -177,7 +177,8 @@ impl Driver {
         Ok(())
     }
 
-    /// Commits a final block: one synced store write, then memory, the mempool, subscribers.
+    /// Commits a final block: one synced store write, then memory (and now and then a snapshot
+    /// of the accounts), the mempool, subscribers.
     pub(super) async fn commit(
         &mut self,
         block: &Block,
@@ -187,12 +188,12 @@ impl Driver {
         let started = Instant::now();
         let certificate_bytes = certificate.encode();
         let store = &self.store;
-        tokio::task::block_in_place(|| {
-            store.commit(&BlockCommit { block, certificate: &certificate_bytes, changes: &execution.changes })
-        })?;
+        tokio::task::block_in_place(|| store.commit(&BlockCommit { block, certificate: &certificate_bytes }))?;
         let height = block.header.height;
         let hash = block.hash();
         let changed = Arc::new(self.ledger.apply(execution, hash, block.header.time_ms).accounts);
+        let (snapshots, ledger) = (&mut self.snapshots, &self.ledger);
+        tokio::task::block_in_place(|| snapshots.committed(ledger, block.transfers.len()));
         self.last_commit = certificate_bytes;
         self.pending_decision = None;
         self.candidates.retain(|_, c| c.block.header.height > height);

@@ -12,6 +12,7 @@ use crate::config::ConsensusTiming;
 use crate::mempool_actor::MempoolHandle;
 use crate::metrics::NodeMetrics;
 use crate::signing::SigningStore;
+use crate::snapshots::Snapshots;
 use crate::views::evidence_view;
 use crate::wire::ConsensusMessage;
 use crate::LedgerStore;
@@ -129,6 +130,8 @@ pub struct DriverParts {
     pub last_commit: Vec<u8>,
     /// The store.
     pub store: Arc<LedgerStore>,
+    /// Takes the account snapshots.
+    pub snapshots: Snapshots,
     /// The genesis.
     pub genesis: Arc<Genesis>,
     /// The validator set.
@@ -169,6 +172,7 @@ pub struct Driver {
     ledger: Ledger,
     last_commit: Vec<u8>,
     store: Arc<LedgerStore>,
+    snapshots: Snapshots,
     genesis: Arc<Genesis>,
     validators: ValidatorSet,
     validator_key: Option<PublicKey>,
@@ -223,6 +227,7 @@ impl Driver {
             ledger: parts.ledger,
             last_commit: parts.last_commit,
             store: parts.store,
+            snapshots: parts.snapshots,
             genesis: parts.genesis,
             validators: parts.validators,
             validator_key: parts.validator_key,

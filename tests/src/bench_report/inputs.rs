@@ -92,6 +92,11 @@ pub struct ApplyCommit {
     /// compacted), MiB; 0 where the pass did not record it.
     #[serde(default)]
     pub store_mib: f64,
+    /// One snapshot of every account (copy, write, flush and compaction), CPU milliseconds,
+    /// spread over the blocks between two snapshots; included in the per-CPU-second figure. 0
+    /// where the pass did not record it.
+    #[serde(default)]
+    pub snapshot_cpu_ms_per_block: f64,
 }
 
 /// Every pass in a file of JSON lines (later passes of the same size and threads win).

@@ -190,15 +190,15 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     let _ = writeln!(
         w,
         "| accounts | threads | transfers/s | per CPU-second, all threads | ms per block | execute + state root | \
-         block assembly | synced store write | in-memory apply | store on disk, MiB |\n\
-         |---|---|---|---|---|---|---|---|---|---|"
+         block assembly | synced store write | in-memory apply | account snapshots, CPU | store on disk, MiB |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|"
     );
     for p in &inputs.apply_commit {
         let per_cpu = if p.transfers_per_cpu_s > 0.0 { thousands(p.transfers_per_cpu_s) } else { "–".into() };
         let store = if p.store_mib > 0.0 { thousands(p.store_mib) } else { "–".into() };
         let _ = writeln!(
             w,
-            "| {} | {} | **{}** | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
+            "| {} | {} | **{}** | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |",
             thousands(p.accounts as f64),
             p.threads,
             thousands(p.transfers_per_s),
@@ -208,6 +208,7 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
             p.block_assembly_ms,
             p.synced_store_write_ms,
             p.apply_ms,
+            p.snapshot_cpu_ms_per_block,
             store
         );
     }
@@ -348,6 +349,7 @@ mod tests {
             synced_store_write_ms: 0.0,
             apply_ms: 0.0,
             store_mib: 0.0,
+            snapshot_cpu_ms_per_block: 0.0,
         };
         Inputs {
             machine: Machine {
