@@ -193,7 +193,8 @@ fn main() {
         let snapshot_write = write_started.elapsed();
         let snapshot_cpu = process_cpu().saturating_sub(snapshot_cpu_started);
         drop(snapshot);
-        let share = TRANSFERS_PER_BLOCK as f64 / SnapshotPolicy::default().interval(accounts) as f64;
+        let share =
+            TRANSFERS_PER_BLOCK as f64 / SnapshotPolicy::default().interval(ledger.account_count() as u64) as f64;
         let snapshot_cpu_per_block = snapshot_cpu.mul_f64(share * chunks.len() as f64);
         total += copy.mul_f64(share * chunks.len() as f64);
         let cpu = blocks_cpu + snapshot_cpu_per_block;
@@ -244,7 +245,7 @@ fn main() {
             per_block(snapshot_cpu_per_block),
             store_mib,
             ledger.account_count(),
-            SnapshotPolicy::default().interval(accounts),
+            SnapshotPolicy::default().interval(ledger.account_count() as u64),
             copy.as_secs_f64() * 1e3,
             snapshot_write.as_secs_f64() * 1e3,
             snapshot_cpu.as_secs_f64() * 1e3,

@@ -246,15 +246,21 @@ fn a_tampered_snapshot_is_detected_at_open() {
 
 #[test]
 fn a_snapshot_cut_short_before_its_meta_write_leaves_the_previous_one_current() {
+    let dir = tempfile::tempdir().unwrap();
     let mut chain = TestChain::new(4, 1_000);
-    let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
-    chain.advance(&store, 2);
-    let current = store.snapshot().unwrap();
-    // What a crash leaves: rows in the other slot, half written, and the meta unchanged.
-    let row = [0xab; 30];
-    let put = Put { column: Column::Snapshots, key: &[1 - current.slot, 0, 0, 0, 0], value: &row };
-    store.backend().write_unlogged(&[put]).unwrap();
-    chain.advance(&store, 2);
+    let current = {
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+        chain.advance(&store, 2);
+        let current = store.snapshot().unwrap();
+        // What a crash between a snapshot's rows and its meta write leaves: rows in the other
+        // slot (here not even a whole account), the meta unchanged.
+        let row = [0xab; 30];
+        let put = Put { column: Column::Snapshots, key: &[1 - current.slot, 0, 0, 0, 0], value: &row };
+        store.backend().write_unlogged(&[put]).unwrap();
+        chain.advance(&store, 2);
+        current
+    };
+    let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
     assert_eq!(store.snapshot().unwrap(), current);
     assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
     // The next snapshot takes that slot over whole.
@@ -275,9 +281,13 @@ fn a_snapshot_row_of_the_wrong_size_or_a_missing_one_is_corruption() {
     assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))), "a row cut short");
     let meta = store.write_snapshot(1, &chain.accounts()).unwrap();
     assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
-    let claims_more = meta_bytes(&SnapshotMeta { chunks: meta.chunks + 1, ..meta });
+    let claims_more = meta_bytes(&SnapshotMeta { chunks: meta.chunks + 1, accounts: meta.accounts + 4096, ..meta });
     store.backend().write(&[Put { column: Column::Meta, key: b"snapshot", value: &claims_more }]).unwrap();
     assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))), "a row is missing");
+    // A count no rows could hold is refused before anything is read or reserved.
+    let absurd = meta_bytes(&SnapshotMeta { accounts: u64::MAX, ..meta });
+    store.backend().write(&[Put { column: Column::Meta, key: b"snapshot", value: &absurd }]).unwrap();
+    assert!(matches!(store.load_ledger(&chain.genesis), Err(StoreError::Corrupt(_))), "an absurd count");
 }
 
 /// The meta column's encoding of a snapshot's place (`slot | height | chunks | accounts`).

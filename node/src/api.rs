@@ -9,7 +9,7 @@ use crate::views::stored_block_view;
 use crate::LedgerStore;
 use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tally_ledger::store::{HistoryCursor, StoreError, TransferLocation};
 use tally_ledger::{Genesis, Hash, PublicKey, RejectReason, Transfer};
 use tally_rpc::{
@@ -123,15 +123,16 @@ impl NodeApi for NodeRpc {
     async fn account(&self, key: PublicKey) -> Result<AccountState, ApiError> {
         // The mempool holds the committed accounts. It learns of a block a moment after the
         // store commits it, so a client that has seen a transfer committed (in the store) may
-        // ask before it has: the read waits that moment out, bounded.
+        // ask before it has: the read waits that moment out, and rather than answer with an
+        // older state than the client has seen, says the node is not ready.
         let stored = self.blocking(|s| s.height()).await?;
-        let deadline = Instant::now() + ACCOUNT_CATCH_UP;
-        let mut view = self.mempool.account(key).await.map_err(internal)?;
-        while view.height < stored && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-            view = self.mempool.account(key).await.map_err(internal)?;
+        let mut height = self.mempool.height.clone();
+        match tokio::time::timeout(ACCOUNT_CATCH_UP, height.wait_for(|h| *h >= stored)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return Err(internal("the mempool stopped")),
+            Err(_) => return Err(ApiError::NotReady),
         }
-        let AccountView { account, pending_nonce, height } = view;
+        let AccountView { account, pending_nonce, height } = self.mempool.account(key).await.map_err(internal)?;
         Ok(AccountState { balance: account.balance, nonce: account.nonce, pending_nonce, height })
     }
 

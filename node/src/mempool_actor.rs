@@ -77,6 +77,8 @@ pub struct MempoolHandle {
     control: mpsc::Sender<Command>,
     /// The number of transfers waiting, updated after every change.
     pub size: watch::Receiver<usize>,
+    /// The committed height the pool and its accounts are at, updated after every commit.
+    pub height: watch::Receiver<u64>,
     /// Counts the submissions shed because the admission queue was full.
     shed: prometheus_client::metrics::counter::Counter,
 }
@@ -178,6 +180,7 @@ pub struct MempoolActor {
     outcomes: Recent<Hash, (Transfer, Outcome)>,
     outgoing: Vec<Transfer>,
     size_tx: watch::Sender<usize>,
+    height_tx: watch::Sender<u64>,
     metrics: NodeMetrics,
     /// The height of the next block, as known from commits.
     next_height: u64,
@@ -212,6 +215,7 @@ impl MempoolActor {
         let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
         let (control, control_rx) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         let (size_tx, size) = watch::channel(0);
+        let (height_tx, height) = watch::channel(committed_height);
         let backlog = Backlog::new(Duration::from_millis(config.max_backlog_ms), params.max_block_txs as usize);
         let actor = MempoolActor {
             pool: Mempool::new(config),
@@ -221,6 +225,7 @@ impl MempoolActor {
             outcomes: Recent::new(OUTCOMES_KEPT),
             outgoing: Vec::new(),
             size_tx,
+            height_tx,
             metrics,
             next_height: committed_height + 1,
             recently_verified: Recent::new(RECENTLY_VERIFIED_KEPT),
@@ -230,7 +235,7 @@ impl MempoolActor {
         };
         let shed = actor.metrics.submissions_shed.clone();
         tokio::spawn(actor.run(control_rx, rx));
-        MempoolHandle { tx, control, size, shed }
+        MempoolHandle { tx, control, size, height, shed }
     }
 
     async fn run(mut self, mut control: mpsc::Receiver<Command>, mut rx: mpsc::Receiver<Command>) {
@@ -297,6 +302,7 @@ impl MempoolActor {
                 for (transfer, outcome) in self.pool.on_commit(height, &transfers) {
                     self.remember(transfer.into_inner(), outcome);
                 }
+                self.height_tx.send_replace(height);
             }
             Command::Drop { hashes } => {
                 self.pool.drop_transfers(hashes);
@@ -577,8 +583,9 @@ mod tests {
         let (tx, mut queue) = mpsc::channel(1);
         let (control, _control_queue) = mpsc::channel(1);
         let (_size_tx, size) = watch::channel(0);
+        let (_height_tx, height) = watch::channel(0);
         let metrics = NodeMetrics::detached();
-        let mempool = MempoolHandle { tx, control, size, shed: metrics.submissions_shed.clone() };
+        let mempool = MempoolHandle { tx, control, size, height, shed: metrics.submissions_shed.clone() };
         // Something else holds the queue's only place, and no actor drains it.
         let (reply, _) = oneshot::channel();
         assert!(mempool.tx.try_send(Command::Status { hash: Hash::ZERO, reply }).is_ok());

@@ -26,6 +26,8 @@ pub struct Snapshots {
     /// Set while the writer holds a job, so a due snapshot waits (and the accounts are not
     /// copied) until it is done.
     writing: Arc<AtomicBool>,
+    /// Set by the writer when a snapshot failed: the next commit takes one again.
+    failed: Arc<AtomicBool>,
     writer: Option<JoinHandle<()>>,
     policy: SnapshotPolicy,
     transfers_since: u64,
@@ -38,9 +40,12 @@ impl Snapshots {
     pub fn spawn(store: Arc<LedgerStore>, policy: SnapshotPolicy, replayed: Replayed) -> std::io::Result<Snapshots> {
         let (jobs, queue) = sync_channel::<Job>(1);
         let writing = Arc::new(AtomicBool::new(false));
-        let done = writing.clone();
+        let failed = Arc::new(AtomicBool::new(false));
+        let (done, failures) = (writing.clone(), failed.clone());
         let writer = std::thread::Builder::new().name("snapshots".into()).spawn(move || {
             for job in queue {
+                // Cleared however the write ends.
+                let _writing = ClearOnDrop(&done);
                 let started = Instant::now();
                 match store.write_snapshot(job.height, &job.accounts) {
                     Ok(meta) => info!(
@@ -49,17 +54,18 @@ impl Snapshots {
                         ms = started.elapsed().as_millis() as u64,
                         "account snapshot written"
                     ),
-                    // The previous snapshot stays current and whole; the next one is tried
-                    // after as many transfers again.
-                    Err(e) => error!(height = job.height, error = %e, "account snapshot failed"),
+                    // The previous snapshot stays current and whole; the next commit tries again.
+                    Err(e) => {
+                        error!(height = job.height, error = %e, "account snapshot failed");
+                        failures.store(true, Ordering::Release);
+                    }
                 }
-                drop(job);
-                done.store(false, Ordering::Release);
             }
         })?;
         Ok(Snapshots {
             jobs: Some(jobs),
             writing,
+            failed,
             writer: Some(writer),
             policy,
             transfers_since: replayed.transfers,
@@ -72,21 +78,35 @@ impl Snapshots {
     pub fn committed(&mut self, ledger: &Ledger, transfers: usize) {
         self.transfers_since += transfers as u64;
         self.blocks_since += 1;
-        if !self.policy.due(self.transfers_since, self.blocks_since, ledger.account_count() as u64)
-            || self.writing.load(Ordering::Acquire)
-        {
+        if self.writing.load(Ordering::Acquire) {
+            return;
+        }
+        let retry = self.failed.swap(false, Ordering::AcqRel);
+        if !retry && !self.policy.due(self.transfers_since, self.blocks_since, ledger.account_count() as u64) {
             return;
         }
         let Some(jobs) = &self.jobs else { return };
         let accounts: Vec<(PublicKey, Account)> = ledger.accounts().map(|(k, a)| (*k, *a)).collect();
         self.writing.store(true, Ordering::Release);
         if jobs.try_send(Job { height: ledger.height(), accounts }).is_err() {
-            // Only if the writer thread is gone; nothing to wait for then.
+            // Only if the writer thread is gone (it never panics on its own): no more snapshots,
+            // and each restart replays every block since the last one.
+            error!("the snapshot writer has stopped");
             self.writing.store(false, Ordering::Release);
+            self.jobs = None;
             return;
         }
         self.transfers_since = 0;
         self.blocks_since = 0;
+    }
+}
+
+/// Clears its flag when dropped.
+struct ClearOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for ClearOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 
@@ -96,5 +116,66 @@ impl Drop for Snapshots {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::DEVNET_GENESIS;
+    use std::time::Duration;
+    use tally_ledger::store::{RocksBackend, Store};
+    use tally_ledger::Genesis;
+
+    fn wait_idle(snapshots: &Snapshots) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while snapshots.writing.load(Ordering::Acquire) {
+            assert!(Instant::now() < deadline, "the snapshot writer is stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_due_snapshot_is_written_and_a_failed_one_is_tried_again_at_the_next_commit() {
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
+        let ledger = genesis.initial_ledger();
+        let first = store.snapshot().unwrap();
+
+        // Never due by the policy: only a retry writes.
+        let never = SnapshotPolicy { min_transfers: u64::MAX, max_blocks: u64::MAX };
+        let mut snapshots = Snapshots::spawn(store.clone(), never, Replayed::default()).unwrap();
+        snapshots.committed(&ledger, 5);
+        wait_idle(&snapshots);
+        assert_eq!(store.snapshot().unwrap(), first, "not due, not written");
+        // A ledger ahead of the store cannot be stored: the write fails...
+        let ahead = Ledger::new(ledger.params().clone(), Vec::new(), 5, ledger.last_block_hash(), 1);
+        snapshots.policy = SnapshotPolicy { min_transfers: 1, max_blocks: u64::MAX };
+        snapshots.committed(&ahead, 5);
+        wait_idle(&snapshots);
+        assert_eq!(store.snapshot().unwrap(), first, "the failed snapshot changed nothing");
+        // ...and the next commit tries again, due or not.
+        snapshots.policy = never;
+        snapshots.committed(&ledger, 0);
+        drop(snapshots); // waits for the writer
+        let written = store.snapshot().unwrap();
+        assert_eq!((written.slot, written.height, written.accounts), (1 - first.slot, 0, first.accounts));
+    }
+
+    #[test]
+    fn blocks_without_transfers_take_a_snapshot_after_max_blocks() {
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
+        let ledger = genesis.initial_ledger();
+        let policy = SnapshotPolicy { min_transfers: 1_000, max_blocks: 3 };
+        let mut snapshots = Snapshots::spawn(store.clone(), policy, Replayed { blocks: 1, transfers: 0 }).unwrap();
+        snapshots.committed(&ledger, 0);
+        wait_idle(&snapshots);
+        assert_eq!(store.snapshot().unwrap().slot, 0, "two blocks: not yet");
+        snapshots.committed(&ledger, 0);
+        drop(snapshots);
+        assert_eq!(store.snapshot().unwrap().slot, 1, "the third block since the snapshot takes one");
     }
 }

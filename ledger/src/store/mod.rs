@@ -8,8 +8,8 @@
 //! A block commit does not write the accounts it changed: the blocks are the log of every
 //! change, and the accounts are stored as snapshots taken now and then ([`SnapshotPolicy`],
 //! [`Store::write_snapshot`]). Opening replays the blocks committed after the current snapshot
-//! onto it ([`Store::load_ledger`]); the committed accounts live in memory (the node serves
-//! reads of them from its state tree). The state tree is not stored either: it is derived at
+//! onto it ([`Store::load_ledger`]); the committed accounts live in memory (in a node, the
+//! driver's ledger and the mempool's copy, which serves reads). The state tree is not stored either: it is derived at
 //! open, and the `state_roots` column records each height's root so what is rebuilt is checked
 //! against what was committed. `docs/BENCHMARKS.md` says what each choice costs and saves.
 
@@ -440,7 +440,11 @@ impl<B: Backend> Store<B> {
 
     /// The accounts of the current snapshot.
     fn snapshot_accounts(&self, snapshot: &SnapshotMeta) -> Result<Vec<(PublicKey, Account)>, StoreError> {
-        let mut accounts = Vec::with_capacity(usize::try_from(snapshot.accounts).unwrap_or(0));
+        if u64::from(snapshot.chunks) != snapshot.accounts.div_ceil(SNAPSHOT_CHUNK_ACCOUNTS as u64) {
+            return Err(corrupt(format!("snapshot of {} accounts in {} rows", snapshot.accounts, snapshot.chunks)));
+        }
+        // The count comes from disk: it sizes the vector only as far as memory surely allows.
+        let mut accounts = Vec::with_capacity(usize::try_from(snapshot.accounts.min(1 << 24)).unwrap_or(0));
         for chunk in 0..snapshot.chunks {
             let row = self
                 .backend

@@ -192,8 +192,6 @@ impl Driver {
         let height = block.header.height;
         let hash = block.hash();
         let changed = Arc::new(self.ledger.apply(execution, hash, block.header.time_ms).accounts);
-        let (snapshots, ledger) = (&mut self.snapshots, &self.ledger);
-        tokio::task::block_in_place(|| snapshots.committed(ledger, block.transfers.len()));
         self.last_commit = certificate_bytes;
         self.pending_decision = None;
         self.candidates.retain(|_, c| c.block.header.height > height);
@@ -212,6 +210,9 @@ impl Driver {
             h.best_peer_height = best;
         });
         let _ = self.blocks_tx.send(Arc::new(block_view(block, certificate)));
+        // Last: copying the accounts for a snapshot must not delay what readers see.
+        let (snapshots, ledger) = (&mut self.snapshots, &self.ledger);
+        tokio::task::block_in_place(|| snapshots.committed(ledger, block.transfers.len()));
         self.last_progress = Instant::now();
         debug!(height, transfers = block.transfers.len(), ms = started.elapsed().as_millis() as u64, "committed");
         Ok(())
