@@ -127,6 +127,14 @@ mod tests {
     use tally_ledger::store::{RocksBackend, Store};
     use tally_ledger::Genesis;
 
+    /// A RocksDB store of the development chain at genesis, and its ledger.
+    fn devnet_store() -> (tempfile::TempDir, Arc<LedgerStore>, Ledger) {
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
+        (dir, store, genesis.initial_ledger())
+    }
+
     fn wait_idle(snapshots: &Snapshots) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while snapshots.writing.load(Ordering::Acquire) {
@@ -137,10 +145,7 @@ mod tests {
 
     #[test]
     fn a_due_snapshot_is_written_and_a_failed_one_is_tried_again_at_the_next_commit() {
-        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
-        let ledger = genesis.initial_ledger();
+        let (_dir, store, ledger) = devnet_store();
         let first = store.snapshot().unwrap();
 
         // Never due by the policy: only a retry writes.
@@ -165,10 +170,7 @@ mod tests {
 
     #[test]
     fn blocks_without_transfers_take_a_snapshot_after_max_blocks() {
-        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis).unwrap());
-        let ledger = genesis.initial_ledger();
+        let (_dir, store, ledger) = devnet_store();
         let policy = SnapshotPolicy { min_transfers: 1_000, max_blocks: 3 };
         let mut snapshots = Snapshots::spawn(store.clone(), policy, Replayed { blocks: 1, transfers: 0 }).unwrap();
         snapshots.committed(&ledger, 0);
