@@ -399,6 +399,12 @@ impl Net {
         std::fs::read_to_string(self.nodes[i].home.join("node.log")).unwrap_or_default()
     }
 
+    /// Node `i`'s log without the ANSI colour sequences the node writes (`key=value` fields
+    /// then read as they print).
+    pub fn plain_log(&self, i: usize) -> String {
+        strip_ansi(&self.log(i))
+    }
+
     /// Node `i`'s committed height, if it answers.
     pub async fn height(&self, i: usize) -> Option<u64> {
         self.client(i).status().await.ok().map(|s| s.latest_height)
@@ -481,4 +487,31 @@ impl Drop for Net {
 /// `info,tally_node=debug,libp2p_gossipsub=debug` to follow gossip), else debug for the node.
 fn node_log_filter() -> String {
     std::env::var("TALLY_TEST_NODE_LOG").unwrap_or_else(|_| "info,tally_node=debug,libp2p=warn".to_owned())
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn colour_sequences_are_stripped_and_the_text_kept() {
+        let line = "\u{1b}[32m INFO\u{1b}[0m store opened \u{1b}[3mreplayed_blocks\u{1b}[0m\u{1b}[2m=\u{1b}[0m5";
+        assert_eq!(super::strip_ansi(line), " INFO store opened replayed_blocks=5");
+    }
 }

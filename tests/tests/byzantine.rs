@@ -93,27 +93,9 @@ fn byz_peer_ids(output: &str) -> Vec<String> {
         .collect()
 }
 
-/// `text` without ANSI colour sequences (`ESC [ ... letter`), which the node's log has.
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The peer ids node `i` logged as graylisted and banned.
 fn graylisted(net: &Net, i: usize) -> Vec<String> {
-    strip_ansi(&net.log(i))
+    net.plain_log(i)
         .lines()
         .filter(|l| l.contains("graylisted"))
         .filter_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix("peer=")))

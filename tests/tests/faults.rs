@@ -187,20 +187,6 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
     }
 }
 
-/// `line` without its terminal colour codes (`ESC [ … m`).
-fn without_colours(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// Waits (bounded) until node `i` reports `key`'s committed nonce as `nonce`.
 async fn wait_nonce(net: &Net, i: usize, key: tally_ledger::PublicKey, nonce: u64, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -248,10 +234,9 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
         sent += 4;
         net.restart(i);
         net.wait_ready(i, Duration::from_secs(30)).await;
-        let log = net.log(i);
+        let log = net.plain_log(i);
         let reopened = log.lines().filter(|l| l.contains("store opened")).nth(1).expect("the store reopened");
-        let plain = without_colours(reopened);
-        let replayed = plain.split("replayed_blocks=").nth(1).and_then(|rest| {
+        let replayed = reopened.split("replayed_blocks=").nth(1).and_then(|rest| {
             rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
         });
         assert!(replayed.is_some_and(|blocks| blocks > 0), "node {i} replayed blocks onto its snapshot: {reopened}");
