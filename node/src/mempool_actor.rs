@@ -171,6 +171,23 @@ impl MempoolHandle {
     }
 }
 
+/// From this many transfers on, signature checks run with the worker stepped aside
+/// ([`off_the_runtime`]); fewer take less time than handing the worker over would cost (a
+/// client's single submission is one check, about 40 µs).
+const STEP_ASIDE_TRANSFERS: usize = 32;
+
+/// Runs `work` (milliseconds of signature checks) with this tokio worker stepped aside, so the
+/// network, consensus and RPC tasks queued on it move to another worker meanwhile. Measured: with
+/// the checks holding a worker, a 1 MB proposal took 200–500 ms to cross loopback under load (the
+/// swarm task waited for a worker); stepped aside, 12–26 ms (`docs/BENCHMARKS.md`). A
+/// current-thread runtime (unit tests) has no other worker, so there it simply runs.
+fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// The actor's state.
 pub struct MempoolActor {
     pool: Mempool,
@@ -419,7 +436,11 @@ impl MempoolActor {
     /// Checks signatures (each transfer's once per node: callers pass only unknown ones).
     fn verify(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
         self.metrics.signatures_verified.inc_by(transfers.len() as u64);
-        self.verifier.verify_transfers(transfers)
+        if transfers.len() < STEP_ASIDE_TRANSFERS {
+            return self.verifier.verify_transfers(transfers);
+        }
+        let verifier = &mut self.verifier;
+        off_the_runtime(|| verifier.verify_transfers(transfers))
     }
 
     fn remember_verified(&mut self, verified: &VerifiedTransfer) {
@@ -449,6 +470,9 @@ impl MempoolActor {
                     unknown.push(t);
                 }
             }
+        }
+        if !unknown.is_empty() {
+            debug!(unknown = unknown.len(), of = out.len(), "a block brought transfers not in the pool");
         }
         for (i, result) in unknown_at.into_iter().zip(self.verify(unknown)) {
             match result {

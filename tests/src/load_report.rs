@@ -134,6 +134,29 @@ pub struct Step {
     pub nodes: Vec<NodeUsage>,
     /// The load generator's own CPU over the phase and drain (it shares the cores).
     pub load_generator: OwnUsage,
+    /// Second by second through the phase and drain: where latency builds up.
+    #[serde(default)]
+    pub seconds: Vec<Second>,
+}
+
+/// One second of a step: the transfers first sent in it and how long they took, and the blocks
+/// observed in it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    /// Seconds since the phase started.
+    pub at_s: u64,
+    /// Transfers first sent in this second.
+    pub sent: usize,
+    /// Submit → final latency of those of them that committed, ms (p50 and p99).
+    pub p50_ms: f64,
+    /// See `p50_ms`.
+    pub p99_ms: f64,
+    /// Blocks observed in this second.
+    pub blocks: usize,
+    /// Transfers in those blocks.
+    pub committed: usize,
+    /// The largest of those blocks.
+    pub max_block: usize,
 }
 
 impl Step {

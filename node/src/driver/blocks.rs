@@ -93,14 +93,24 @@ impl Driver {
     /// Executes a candidate block against the committed state; `Ok` keeps the execution.
     pub(super) async fn execute_candidate(&mut self, candidate: &Candidate) -> Result<Execution, String> {
         self.check_last_commit(&candidate.block)?;
+        let started = std::time::Instant::now();
         let verified = match self.mempool.verify_block(candidate.block.transfers.clone()).await {
             Ok(Ok(verified)) => verified,
             Ok(Err(index)) => return Err(format!("transfer {index} has an invalid signature")),
             Err(e) => return Err(e.to_string()),
         };
+        let checked = std::time::Instant::now();
         let ledger = &self.ledger;
         let header = &candidate.block.header;
-        tokio::task::block_in_place(|| ledger.validate(header, &verified)).map_err(|e| e.to_string())
+        let execution = tokio::task::block_in_place(|| ledger.validate(header, &verified)).map_err(|e| e.to_string());
+        debug!(
+            height = header.height,
+            transfers = verified.len(),
+            signatures_ms = checked.duration_since(started).as_millis() as u64,
+            execute_ms = checked.elapsed().as_millis() as u64,
+            "executed a candidate block"
+        );
+        execution
     }
 
     /// The core asks whether a proposed block is valid. A valid block is saved to disk before

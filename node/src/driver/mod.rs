@@ -391,6 +391,12 @@ impl Driver {
                     return Ok(Verdict::Reject);
                 }
                 if proposal.height > self.ledger.height() && !self.candidates.contains_key(&proposal.block_hash) {
+                    debug!(
+                        height = proposal.height,
+                        round = proposal.round,
+                        bytes = block.len(),
+                        "received a proposal"
+                    );
                     self.keep_candidate(decoded, block);
                 }
                 Input::Proposal(proposal)

@@ -5,7 +5,7 @@ use super::observe::Seen;
 use super::submit::{Fate, Record};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-pub use tally_tests::load_report::{round, Latency, NodeUsage, OwnUsage, Report, Step};
+pub use tally_tests::load_report::{round, Latency, NodeUsage, OwnUsage, Report, Second, Step};
 
 /// Inputs of [`measure`].
 pub struct Measured<'a> {
@@ -41,6 +41,7 @@ pub fn measure(m: Measured<'_>) -> Step {
     let (mut sent, mut accepted, mut not_sent, mut committed, mut in_window, mut steady) = (0, 0, 0, 0, 0, 0);
     let mut latencies = Vec::new();
     let mut accepted_latencies = Vec::new();
+    let mut by_second = Seconds::new(m.start);
     let mut last_sent = start;
     let (mut shed_retries, mut ahead_retries, mut stranded) = (0, 0, 0);
     // Senders one of whose transfers so far was refused or never sent: their later nonces
@@ -53,6 +54,7 @@ pub fn measure(m: Measured<'_>) -> Step {
         if let Some(at) = record.sent {
             sent += 1;
             last_sent = last_sent.max(at);
+            by_second.at(at).sent += 1;
         }
         match &record.fate {
             Fate::NotSent => {
@@ -68,7 +70,9 @@ pub fn measure(m: Measured<'_>) -> Step {
                 stranded += usize::from(gapped[sender] && !m.seen.committed.contains_key(&signed.hash));
                 if let (Some(&(at, _)), Some(sent_at)) = (m.seen.committed.get(&signed.hash), record.sent) {
                     committed += 1;
-                    latencies.push(at.saturating_duration_since(sent_at).as_secs_f64() * 1e3);
+                    let latency = at.saturating_duration_since(sent_at).as_secs_f64() * 1e3;
+                    latencies.push(latency);
+                    by_second.latencies(sent_at).push(latency);
                     let accepted_at = record.accepted.unwrap_or(sent_at);
                     accepted_latencies.push(at.saturating_duration_since(accepted_at).as_secs_f64() * 1e3);
                     in_window += usize::from(at >= start && at <= end);
@@ -76,6 +80,12 @@ pub fn measure(m: Measured<'_>) -> Step {
                 }
             }
         }
+    }
+    for block in m.seen.blocks.iter().filter(|b| b.at >= start) {
+        let second = by_second.at(block.at);
+        second.blocks += 1;
+        second.committed += block.transfers;
+        second.max_block = second.max_block.max(block.transfers);
     }
     let blocks: Vec<_> = m.seen.blocks.iter().filter(|b| b.at >= start && b.at <= end).collect();
     let block_interval_ms = match (blocks.first(), blocks.last()) {
@@ -112,6 +122,47 @@ pub fn measure(m: Measured<'_>) -> Step {
         nodes: m.nodes,
         load_generator: m.load_generator,
         expired: m.expired,
+        seconds: by_second.finish(),
+    }
+}
+
+/// A step's figures second by second ([`Second`]), filled as the records are read.
+struct Seconds {
+    start: Instant,
+    seconds: Vec<Second>,
+    latencies: Vec<Vec<f64>>,
+}
+
+impl Seconds {
+    fn new(start: Instant) -> Seconds {
+        Seconds { start, seconds: Vec::new(), latencies: Vec::new() }
+    }
+
+    fn index(&mut self, at: Instant) -> usize {
+        let index = at.saturating_duration_since(self.start).as_secs() as usize;
+        while self.seconds.len() <= index {
+            self.seconds.push(Second { at_s: self.seconds.len() as u64, ..Second::default() });
+            self.latencies.push(Vec::new());
+        }
+        index
+    }
+
+    fn at(&mut self, at: Instant) -> &mut Second {
+        let index = self.index(at);
+        &mut self.seconds[index]
+    }
+
+    fn latencies(&mut self, sent: Instant) -> &mut Vec<f64> {
+        let index = self.index(sent);
+        &mut self.latencies[index]
+    }
+
+    fn finish(mut self) -> Vec<Second> {
+        for (second, latencies) in self.seconds.iter_mut().zip(self.latencies) {
+            let latency = Latency::of(latencies);
+            (second.p50_ms, second.p99_ms) = (latency.p50, latency.p99);
+        }
+        self.seconds
     }
 }
 
@@ -206,5 +257,7 @@ mod tests {
         assert_eq!(step.not_sent, 1);
         assert_eq!(step.lost(), 2, "sender 1's nonce 1 (no refusal before it) and the unsent one");
         assert_eq!(step.rejected.get("mempool_full"), Some(&1));
+        assert_eq!(step.seconds.len(), 1, "everything happened in the first second");
+        assert_eq!((step.seconds[0].sent, step.seconds[0].p50_ms, step.seconds[0].p99_ms), (5, 50.0, 50.0));
     }
 }
