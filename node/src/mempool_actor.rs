@@ -171,23 +171,6 @@ impl MempoolHandle {
     }
 }
 
-/// From this many transfers on, signature checks run with the worker stepped aside
-/// ([`off_the_runtime`]); fewer take less time than handing the worker over would cost (a
-/// client's single submission is one check, about 40 µs).
-const STEP_ASIDE_TRANSFERS: usize = 32;
-
-/// Runs `work` (milliseconds of signature checks) with this tokio worker stepped aside, so the
-/// network, consensus and RPC tasks queued on it move to another worker meanwhile. Measured: with
-/// the checks holding a worker, a 1 MB proposal took 200–500 ms to cross loopback under load (the
-/// swarm task waited for a worker); stepped aside, 12–26 ms (`docs/BENCHMARKS.md`). A
-/// current-thread runtime (unit tests) has no other worker, so there it simply runs.
-fn off_the_runtime<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
-    }
-}
-
 /// The actor's state.
 pub struct MempoolActor {
     pool: Mempool,
@@ -219,8 +202,14 @@ pub struct MempoolActor {
 const RECENTLY_VERIFIED_KEPT: usize = 20_000;
 
 impl MempoolActor {
-    /// Spawns the actor with the committed `accounts` at `committed_height`; it stops when
-    /// every handle is dropped.
+    /// Spawns the actor with the committed `accounts` at `committed_height`, on a thread of its
+    /// own; it stops when every handle is dropped.
+    ///
+    /// The actor's work is signature checks, milliseconds at a time (a gossiped batch, a
+    /// block's unknown transfers), so it does not run on the node's tokio workers: there it held
+    /// one while the network, consensus and RPC tasks queued behind it, and under load a 1 MB
+    /// proposal took 119–204 ms at p50 (up to ~900 ms) to cross loopback, the swarm task waiting
+    /// for a worker (`docs/BENCHMARKS.md`, ninth run).
     pub fn spawn(
         config: MempoolConfig,
         params: ChainParams,
@@ -228,7 +217,7 @@ impl MempoolActor {
         network: Option<NetworkHandle>,
         metrics: NodeMetrics,
         committed_height: u64,
-    ) -> MempoolHandle {
+    ) -> std::io::Result<MempoolHandle> {
         let (tx, rx) = mpsc::channel(MEMPOOL_CHANNEL_CAPACITY);
         let (control, control_rx) = mpsc::channel(CONTROL_CHANNEL_CAPACITY);
         let (size_tx, size) = watch::channel(0);
@@ -251,8 +240,11 @@ impl MempoolActor {
             backlog,
         };
         let shed = actor.metrics.submissions_shed.clone();
-        tokio::spawn(actor.run(control_rx, rx));
-        MempoolHandle { tx, control, size, height, shed }
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build()?;
+        std::thread::Builder::new()
+            .name("tally-mempool".into())
+            .spawn(move || runtime.block_on(actor.run(control_rx, rx)))?;
+        Ok(MempoolHandle { tx, control, size, height, shed })
     }
 
     async fn run(mut self, mut control: mpsc::Receiver<Command>, mut rx: mpsc::Receiver<Command>) {
@@ -436,11 +428,7 @@ impl MempoolActor {
     /// Checks signatures (each transfer's once per node: callers pass only unknown ones).
     fn verify(&mut self, transfers: Vec<Transfer>) -> Vec<Result<VerifiedTransfer, Transfer>> {
         self.metrics.signatures_verified.inc_by(transfers.len() as u64);
-        if transfers.len() < STEP_ASIDE_TRANSFERS {
-            return self.verifier.verify_transfers(transfers);
-        }
-        let verifier = &mut self.verifier;
-        off_the_runtime(|| verifier.verify_transfers(transfers))
+        self.verifier.verify_transfers(transfers)
     }
 
     fn remember_verified(&mut self, verified: &VerifiedTransfer) {
@@ -574,7 +562,8 @@ mod tests {
             Some(ours),
             NodeMetrics::detached(),
             0,
-        );
+        )
+        .unwrap();
         let mut sent = 0;
         for nonce in 0..10 {
             for key in &keys {
@@ -634,7 +623,8 @@ mod tests {
         // Nothing committed yet, so the backlog allowed is the floor: one block of 3 transfers.
         let params = ChainParams { max_block_txs: 3, ..genesis.params.clone() };
         let mempool =
-            MempoolActor::spawn(MempoolConfig::default(), params, accounts_of(&genesis), None, metrics.clone(), 0);
+            MempoolActor::spawn(MempoolConfig::default(), params, accounts_of(&genesis), None, metrics.clone(), 0)
+                .unwrap();
         let key = |i: u32| SigningKey::from_bytes(&dev_account_seed(i));
         // Account 1 sends its nonce 1 before its nonce 0 (an open-loop client racing itself).
         for (i, nonce) in [(0, 0), (1, 1), (2, 0)] {
@@ -665,7 +655,8 @@ mod tests {
         let metrics = NodeMetrics::register(&mut Default::default());
         let accounts = accounts_of(&genesis);
         let mempool =
-            MempoolActor::spawn(MempoolConfig::default(), genesis.params.clone(), accounts.clone(), None, metrics, 0);
+            MempoolActor::spawn(MempoolConfig::default(), genesis.params.clone(), accounts.clone(), None, metrics, 0)
+                .unwrap();
         let key = SigningKey::from_bytes(&dev_account_seed(0));
         let sender = PublicKey::from(&key.verifying_key());
         let first = transfer(&genesis, &key, 0, 10);

@@ -117,7 +117,8 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
         Some(network.clone()),
         metrics.clone(),
         height,
-    );
+    )
+    .context("starting the mempool thread")?;
 
     let signing_key = consensus_seed.map(|seed| ed25519_dalek::SigningKey::from_bytes(&seed));
     let mut consensus_config = ConsensusConfig::new(chain_id.clone(), validators.clone(), signing_key);
