@@ -9,9 +9,9 @@
 //! change, and the accounts are stored as snapshots taken now and then ([`SnapshotPolicy`],
 //! [`Store::write_snapshot`]). Opening replays the blocks committed after the current snapshot
 //! onto it ([`Store::load_ledger`]); the committed accounts live in memory (in a node, the
-//! driver's ledger and the mempool's copy, which serves reads). The state tree is not stored either: it is derived at
-//! open, and the `state_roots` column records each height's root so what is rebuilt is checked
-//! against what was committed. `docs/BENCHMARKS.md` says what each choice costs and saves.
+//! driver's ledger and the mempool's copy, which serves reads). The state tree is not stored
+//! either: it is derived at open, and the `state_roots` column records each height's root so
+//! what is rebuilt is checked against what was committed. `docs/BENCHMARKS.md` says what each choice costs and saves.
 
 mod keys;
 mod memory;
