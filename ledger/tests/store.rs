@@ -20,6 +20,9 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     for _ in 0..3 {
         blocks.push(chain.advance(store, 6));
     }
+    // The index rows of blocks 1 to 3 are written; those of blocks 4 and 5 stay pending, so
+    // lookups and history pages below span both.
+    store.flush_index().unwrap();
     // A snapshot at height 3: opening replays blocks 4 and 5 onto it.
     assert_eq!(store.snapshot().unwrap().height, 0);
     let snapshot = store.write_snapshot(3, &chain.accounts()).unwrap();
@@ -96,6 +99,7 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
         }
     }
     assert_eq!(seen, expected);
+    assert_eq!(history_of(store, &key), expected, "one page");
     // Out-of-order commits are refused and change nothing.
     let (block, cert, execution) = chain.build(Vec::new());
     let mut skipped = block.clone();
@@ -104,6 +108,13 @@ fn exercise<B: Backend>(store: &Store<B>, chain: &mut TestChain) {
     drop(execution);
     assert!(matches!(err, Err(StoreError::OutOfOrder { stored: 5, got: 7 })));
     assert_eq!(store.height().unwrap(), 5);
+}
+
+/// Every location in `key`'s history, newest first, read in one page.
+fn history_of<B: Backend>(store: &Store<B>, key: &PublicKey) -> Vec<(u64, u32)> {
+    let page = store.history(key, 1_000, None).unwrap();
+    assert_eq!(page.next, None);
+    page.entries.iter().map(|(l, _)| (l.height, l.index)).collect()
 }
 
 /// The two ledgers hold the same accounts at the same height and root.
@@ -134,6 +145,16 @@ fn rocksdb_commits_reopens_and_refuses_foreign_genesis() {
     }
     let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
     assert_eq!(store.height().unwrap(), 5);
+    // Blocks 4 and 5's index rows were pending: they are derived again from the blocks.
+    let key = PublicKey::from(&chain.keys[1].verifying_key());
+    let history = history_of(&store, &key);
+    assert!(history.iter().any(|(h, _)| *h > 3) && history.iter().any(|(h, _)| *h <= 3));
+    for h in 1..=5 {
+        for (i, t) in store.block(h).unwrap().unwrap().block.transfers.iter().enumerate() {
+            let location = store.transfer_location(&t.hash()).unwrap().unwrap();
+            assert_eq!((location.height, location.index), (h, i as u32));
+        }
+    }
     assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &chain.ledger);
     drop(store);
     let other = TestChain::new(3, 5);
@@ -160,6 +181,7 @@ fn a_history_row_naming_someone_elses_transfer_is_corruption() {
     let mut chain = TestChain::new(4, 1_000);
     let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
     let block = chain.advance(&store, 2);
+    store.flush_index().unwrap();
     // A key that neither sent nor received the block's first transfer.
     let first = &block.transfers[0];
     let stranger = chain
@@ -173,12 +195,80 @@ fn a_history_row_naming_someone_elses_transfer_is_corruption() {
 }
 
 #[test]
-fn a_history_row_whose_block_is_missing_is_corruption() {
-    let chain = TestChain::new(2, 1_000);
+fn a_history_row_naming_a_transfer_its_block_lacks_is_corruption() {
+    let mut chain = TestChain::new(2, 1_000);
     let store = Store::open(MemoryBackend::new(), &chain.genesis).unwrap();
+    let block = chain.advance(&store, 2);
+    store.flush_index().unwrap();
+    write_history_row(&store, &block.transfers[0].from, 1, 99);
+    assert!(matches!(store.history(&block.transfers[0].from, 10, None), Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn index_rows_stay_in_memory_until_flushed_and_a_cut_short_flush_is_not_read_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = TestChain::new(4, 1_000_000);
+    let blocks: Vec<Block> = {
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+        let blocks: Vec<Block> = (0..3).map(|_| chain.advance(&store, 4)).collect();
+        let first = blocks[0].transfers[0].hash();
+        assert_eq!(store.backend().get(Column::Transfers, &first.0).unwrap(), None, "pending, not written");
+        assert!(store.transfer_location(&first).unwrap().is_some(), "but found");
+        store.flush_index().unwrap();
+        assert!(store.backend().get(Column::Transfers, &first.0).unwrap().is_some(), "written");
+        // What a crash between the rows and the indexed height's write leaves: rows written
+        // above the recorded height, which opening derives again from the blocks.
+        store
+            .backend()
+            .write(&[Put { column: Column::Meta, key: b"indexed_height", value: &1u64.to_be_bytes() }])
+            .unwrap();
+        blocks
+    };
+    let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+    for key in chain.keys.iter().map(|k| PublicKey::from(&k.verifying_key())) {
+        let mut expected = Vec::new();
+        for block in &blocks {
+            for (i, t) in block.transfers.iter().enumerate() {
+                if t.from == key || t.to == key {
+                    expected.push((block.header.height, i as u32));
+                }
+            }
+        }
+        expected.reverse();
+        assert_eq!(history_of(&store, &key), expected, "each transfer once");
+    }
+    // The next flush writes them again, harmlessly.
+    chain.advance(&store, 4);
+    store.flush_index().unwrap();
     let key = PublicKey::from(&chain.keys[0].verifying_key());
-    write_history_row(&store, &key, 99, 0);
-    assert!(matches!(store.history(&key, 10, None), Err(StoreError::Corrupt(_))));
+    let history = history_of(&store, &key);
+    let mut unique = history.clone();
+    unique.dedup();
+    assert_eq!(history, unique);
+}
+
+#[test]
+fn a_store_of_format_4_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut chain = TestChain::new(4, 1_000_000);
+    let key = PublicKey::from(&chain.keys[0].verifying_key());
+    let before = {
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+        chain.advance(&store, 4);
+        chain.advance(&store, 4);
+        // Format 4 wrote every index row with its block and knew no indexed height.
+        store.flush_index().unwrap();
+        let format_4 = [
+            Put { column: Column::Meta, key: b"format_version", value: &4u32.to_be_bytes() },
+            Put { column: Column::Meta, key: b"indexed_height", value: &0u64.to_be_bytes() },
+        ];
+        store.backend().write(&format_4).unwrap();
+        history_of(&store, &key)
+    };
+    let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
+    let format = store.backend().get(Column::Meta, b"format_version").unwrap().unwrap();
+    assert_eq!(format, tally_ledger::store::FORMAT_VERSION.to_be_bytes());
+    assert_eq!(history_of(&store, &key), before);
 }
 
 #[test]
@@ -311,7 +401,10 @@ fn crash_child_commit_loop() {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         let block = chain.advance(&store, 50);
-        // Snapshots too, so that the kill may land in one.
+        // Index flushes and snapshots too, so that the kill may land in one.
+        if block.header.height % 3 == 0 {
+            store.flush_index().unwrap();
+        }
         if block.header.height % 4 == 0 {
             store.write_snapshot(block.header.height, &chain.accounts()).unwrap();
         }
@@ -350,9 +443,18 @@ fn sigkill_during_commits_leaves_a_consistent_store() {
     let mut replay = chain.genesis.initial_ledger();
     let mut last_cert: Vec<u8> = Vec::new();
     let mut hashes = HashSet::new();
+    let mut histories: std::collections::HashMap<PublicKey, Vec<(u64, u32)>> = Default::default();
     for h in 1..=height {
         let stored = store.block(h).unwrap().unwrap();
         let block: Block = stored.block;
+        for (i, t) in block.transfers.iter().enumerate() {
+            let location = store.transfer_location(&t.hash()).unwrap().unwrap();
+            assert_eq!((location.height, location.index), (h, i as u32));
+            histories.entry(t.from).or_default().push((h, i as u32));
+            if t.to != t.from {
+                histories.entry(t.to).or_default().push((h, i as u32));
+            }
+        }
         let verified: Vec<_> = block.transfers.iter().cloned().map(|t| verify_transfer(t).unwrap()).collect();
         assert_eq!(block.last_commit, last_cert, "block {h} carries its parent's certificate");
         let execution = replay.validate(&block.header, &verified).unwrap();
@@ -363,4 +465,19 @@ fn sigkill_during_commits_leaves_a_consistent_store() {
     assert_same_accounts(&store.load_ledger(&chain.genesis).unwrap().0, &replay);
     assert_eq!(store.state_root(height).unwrap(), Some(replay.state_root()));
     assert!(store.snapshot().unwrap().height <= height);
+    // Every address's history holds each of its transfers once, written or derived again.
+    for (key, mut expected) in histories {
+        expected.reverse();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.history(&key, 500, cursor).unwrap();
+            seen.extend(page.entries.iter().map(|(l, _)| (l.height, l.index)));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "history of {key}");
+    }
 }

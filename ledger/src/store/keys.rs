@@ -22,7 +22,7 @@ pub enum Column {
     /// `public key | height | index` → nothing: every transfer an address sent or received (the
     /// key's location names the transfer in its block).
     History,
-    /// Format version, chain id, genesis hash, committed height.
+    /// Format version, chain id, genesis hash, committed height, indexed height, snapshot.
     Meta,
 }
 
@@ -65,6 +65,9 @@ pub(crate) mod meta {
     pub const CHAIN_ID: &[u8] = b"chain_id";
     pub const GENESIS_HASH: &[u8] = b"genesis_hash";
     pub const HEIGHT: &[u8] = b"height";
+    /// The last height whose transfer and history rows are written (`u64` big-endian); the
+    /// rows of the blocks above it are derived again when the store opens.
+    pub const INDEXED: &[u8] = b"indexed_height";
     /// `slot u8 | height u64 | chunks u32 | accounts u64` (big-endian) of the current snapshot.
     pub const SNAPSHOT: &[u8] = b"snapshot";
 }

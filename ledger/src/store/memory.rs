@@ -41,6 +41,11 @@ impl Backend for MemoryBackend {
         self.write(puts)
     }
 
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<(), StoreError> {
+        let puts: Vec<Put<'_>> = rows.iter().map(|&(key, value)| Put { column, key, value }).collect();
+        self.write(&puts)
+    }
+
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError> {
         let columns = self.columns.read().map_err(|_| Self::poisoned())?;
         let Some(table) = columns.get(&column) else { return Ok(Vec::new()) };

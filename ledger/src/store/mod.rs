@@ -11,10 +11,14 @@
 //! onto it ([`Store::load_ledger`]); the committed accounts live in memory (in a node, the
 //! driver's ledger and the mempool's copy, which serves reads). The state tree is not stored
 //! either: it is derived at open, and the `state_roots` column records each height's root so
-//! what is rebuilt is checked against what was committed. `docs/BENCHMARKS.md` says what each choice costs and saves.
+//! what is rebuilt is checked against what was committed. The transfer and history indexes are
+//! not written with each block either: the rows of recent blocks are held in memory and written
+//! as one sorted run every quarter of a million rows (`pending`), and derived again from the
+//! blocks when the store opens. `docs/BENCHMARKS.md` says what each choice costs and saves.
 
 mod keys;
 mod memory;
+mod pending;
 mod rocks;
 
 pub use keys::{Column, HistoryCursor, SnapshotMeta, SNAPSHOT_CHUNK_ACCOUNTS};
@@ -28,12 +32,18 @@ use crate::hash::Hash;
 use crate::state::{Account, Ledger};
 use crate::transfer::{Transfer, VerifiedTransfer};
 use keys::{height_key, history_key, meta, snapshot_key, SNAPSHOT_ENTRY_BYTES};
+use pending::{IndexRows, PendingIndex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The on-disk format this code writes; a store with another is refused. Version 2: the
 /// 16-way state tree (its roots are in every stored header). Version 3: history rows carry no
 /// value (their key's location names the transfer). Version 4: accounts are kept as snapshots
-/// instead of rows rewritten by every block.
-pub const FORMAT_VERSION: u32 = 4;
+/// instead of rows rewritten by every block. Version 5: the transfer and history rows of the
+/// blocks above `meta.indexed_height` are not written yet (a version 4 store, every row
+/// written, is upgraded in place when opened).
+pub const FORMAT_VERSION: u32 = 5;
+/// The format upgraded in place by recording its committed height as indexed.
+const FORMAT_FULLY_INDEXED: u32 = 4;
 
 /// When account snapshots are taken. A snapshot costs in proportion to the accounts, and
 /// replaying the blocks after it at start-up in proportion to their transfers, so one is due
@@ -138,6 +148,10 @@ pub trait Backend: Send + Sync {
     /// crash before it returns may keep any part of it. Callers write only rows that nothing
     /// reads until a later [`Backend::write`] names them.
     fn write_unlogged(&self, puts: &[Put<'_>]) -> Result<(), StoreError>;
+    /// Adds `rows` of `column`, sorted by key and each key once, straight to the column's table
+    /// files (no write-ahead log, no memtable), durable when it returns; not atomic with any
+    /// other write. A later row under a key already stored wins.
+    fn ingest(&self, column: Column, rows: &[(&[u8], &[u8])]) -> Result<(), StoreError>;
     /// Up to `limit` entries whose key starts with `prefix` and is below `before`, newest
     /// (largest key) first.
     fn scan_back(&self, column: Column, prefix: &[u8], before: &[u8], limit: usize) -> Result<Rows, StoreError>;
@@ -193,6 +207,8 @@ pub struct Store<B: Backend> {
     backend: B,
     genesis_hash: Hash,
     max_block_bytes: usize,
+    /// The index rows not yet written, read before the backend's.
+    pending: Mutex<PendingIndex>,
 }
 
 fn corrupt(what: impl Into<String>) -> StoreError {
@@ -208,8 +224,12 @@ impl<B: Backend> Store<B> {
     /// Opens the store for `genesis`: initialises an empty backend with the genesis state, and
     /// refuses one that holds another chain or another format.
     pub fn open(backend: B, genesis: &Genesis) -> Result<Store<B>, StoreError> {
-        let store =
-            Store { backend, genesis_hash: genesis.hash, max_block_bytes: genesis.params.max_block_bytes as usize };
+        let store = Store {
+            backend,
+            genesis_hash: genesis.hash,
+            max_block_bytes: genesis.params.max_block_bytes as usize,
+            pending: Mutex::new(PendingIndex::default()),
+        };
         match store.backend.get(Column::Meta, meta::GENESIS_HASH)? {
             Some(found) => {
                 let found = Hash(found.as_slice().try_into().map_err(|_| corrupt("meta genesis hash"))?);
@@ -219,14 +239,52 @@ impl<B: Backend> Store<B> {
                 let version =
                     store.backend.get(Column::Meta, meta::FORMAT)?.ok_or_else(|| corrupt("meta format missing"))?;
                 let version = u32::from_be_bytes(version.as_slice().try_into().map_err(|_| corrupt("meta format"))?);
-                if version != FORMAT_VERSION {
-                    return Err(StoreError::UnsupportedFormat { found: version });
+                match version {
+                    FORMAT_VERSION => {}
+                    FORMAT_FULLY_INDEXED => store.upgrade_fully_indexed()?,
+                    found => return Err(StoreError::UnsupportedFormat { found }),
                 }
-                store.height()?;
+                store.derive_pending_index()?;
             }
             None => store.init(genesis)?,
         }
         Ok(store)
+    }
+
+    /// Upgrades a store of format 4, whose every block's index rows are written.
+    fn upgrade_fully_indexed(&self) -> Result<(), StoreError> {
+        let height = height_key(self.height()?);
+        let format = FORMAT_VERSION.to_be_bytes();
+        self.backend.write(&[
+            Put { column: Column::Meta, key: meta::INDEXED, value: &height },
+            Put { column: Column::Meta, key: meta::FORMAT, value: &format },
+        ])
+    }
+
+    /// Derives the index rows of the blocks committed above the indexed height again.
+    fn derive_pending_index(&self) -> Result<(), StoreError> {
+        let height = self.height()?;
+        let indexed = self.indexed_height()?;
+        if indexed > height {
+            return Err(corrupt(format!("indexed height {indexed} is above the committed {height}")));
+        }
+        let mut pending = PendingIndex::new(indexed);
+        for h in indexed + 1..=height {
+            let stored = self.block(h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?;
+            pending.active.add_block(h, &stored.block.transfers);
+        }
+        *self.lock_pending()? = pending;
+        Ok(())
+    }
+
+    /// The last height whose index rows are written.
+    fn indexed_height(&self) -> Result<u64, StoreError> {
+        let bytes = self.backend.get(Column::Meta, meta::INDEXED)?.ok_or_else(|| corrupt("meta indexed missing"))?;
+        u64_value(&bytes, "meta indexed height")
+    }
+
+    fn lock_pending(&self) -> Result<MutexGuard<'_, PendingIndex>, StoreError> {
+        self.pending.lock().map_err(|_| StoreError::Database("the pending index's lock is poisoned".into()))
     }
 
     fn init(&self, genesis: &Genesis) -> Result<(), StoreError> {
@@ -241,6 +299,7 @@ impl<B: Backend> Store<B> {
             Put { column: Column::Meta, key: meta::FORMAT, value: &format },
             Put { column: Column::Meta, key: meta::CHAIN_ID, value: genesis.params.chain_id.as_str().as_bytes() },
             Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
+            Put { column: Column::Meta, key: meta::INDEXED, value: &height },
             Put { column: Column::Meta, key: meta::SNAPSHOT, value: &snapshot },
             Put { column: Column::StateRoots, key: &height, value: &state_root.0 },
         ];
@@ -266,7 +325,9 @@ impl<B: Backend> Store<B> {
         u64_value(&bytes, "meta height")
     }
 
-    /// Commits a block, its certificate and its indexes in one atomic, synced write.
+    /// Commits a block and its certificate in one atomic, synced write. Its transfer and
+    /// history rows join the pending index, written with those of later blocks once enough
+    /// have gathered ([`Store::flush_index`]).
     pub fn commit(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
         let header = &commit.block.header;
         let stored = self.height()?;
@@ -276,31 +337,65 @@ impl<B: Backend> Store<B> {
         let height = height_key(header.height);
         let block_bytes = commit.block.encode();
         let block_hash = commit.block.hash();
-        let transfers = &commit.block.transfers;
-        // Each index is built as fixed-size rows sorted by key, so the backend gets every column
-        // in key order without a copy or an allocation per row.
-        // A history row is only a key: its location names the transfer, in the block.
-        let mut locations: Vec<([u8; 32], [u8; 12])> = Vec::with_capacity(transfers.len());
-        let mut history: Vec<[u8; 44]> = Vec::with_capacity(2 * transfers.len());
-        for (index, transfer) in transfers.iter().enumerate() {
-            locations.push((transfer.hash().0, keys::location_value(header.height, index as u32)));
-            history.push(history_key(&transfer.from, header.height, index as u32));
-            if transfer.to != transfer.from {
-                history.push(history_key(&transfer.to, header.height, index as u32));
+        self.backend.write(&[
+            Put { column: Column::Blocks, key: &height, value: &block_bytes },
+            Put { column: Column::Certificates, key: &height, value: commit.certificate },
+            Put { column: Column::BlockIndex, key: &block_hash.0, value: &height },
+            Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 },
+            Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
+        ])?;
+        let due = {
+            let mut pending = self.lock_pending()?;
+            pending.active.add_block(header.height, &commit.block.transfers);
+            pending.due() && pending.writing.is_none()
+        };
+        if due {
+            self.flush_index()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the pending index rows to the backend as sorted runs, past the write-ahead log
+    /// and flushed to disk, then records their last height as indexed in one synced write.
+    /// Reads find the rows in memory until then; a crash before it leaves them to be derived
+    /// again when the store opens. One flush at a time (block commits call it).
+    pub fn flush_index(&self) -> Result<(), StoreError> {
+        let rows = {
+            let mut pending = self.lock_pending()?;
+            if pending.active.blocks == 0 || pending.writing.is_some() {
+                return Ok(());
+            }
+            let rows = Arc::new(std::mem::take(&mut pending.active));
+            pending.writing = Some(Arc::clone(&rows));
+            rows
+        };
+        let written = self.write_index_rows(&rows);
+        let mut pending = self.lock_pending()?;
+        match written {
+            Ok(()) => {
+                pending.flushed = rows.last_height;
+                pending.writing = None;
+                Ok(())
+            }
+            Err(e) => {
+                // The rows stay in memory, merged back under the blocks committed meanwhile.
+                pending.writing = None;
+                let mut merged = Arc::try_unwrap(rows).unwrap_or_else(|shared| IndexRows::clone(&shared));
+                merged.append(std::mem::take(&mut pending.active));
+                pending.active = merged;
+                Err(e)
             }
         }
-        locations.sort_unstable_by_key(|row| row.0);
-        history.sort_unstable();
+    }
 
-        let mut puts = Vec::with_capacity(5 + locations.len() + history.len());
-        puts.push(Put { column: Column::Blocks, key: &height, value: &block_bytes });
-        puts.push(Put { column: Column::Certificates, key: &height, value: commit.certificate });
-        puts.push(Put { column: Column::BlockIndex, key: &block_hash.0, value: &height });
-        puts.push(Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 });
-        puts.extend(locations.iter().map(|(key, value)| Put { column: Column::Transfers, key, value }));
-        puts.extend(history.iter().map(|key| Put { column: Column::History, key, value: &[] }));
-        puts.push(Put { column: Column::Meta, key: meta::HEIGHT, value: &height });
-        self.backend.write(&puts)
+    fn write_index_rows(&self, rows: &IndexRows) -> Result<(), StoreError> {
+        let (transfers, history) = rows.sorted_rows();
+        let transfers: Vec<(&[u8], &[u8])> = transfers.iter().map(|(key, value)| (&key[..], &value[..])).collect();
+        self.backend.ingest(Column::Transfers, &transfers)?;
+        let history: Vec<(&[u8], &[u8])> = history.iter().map(|key| (&key[..], &[][..])).collect();
+        self.backend.ingest(Column::History, &history)?;
+        let indexed = height_key(rows.last_height);
+        self.backend.write(&[Put { column: Column::Meta, key: meta::INDEXED, value: &indexed }])
     }
 
     /// The committed block and certificate at `height`.
@@ -330,6 +425,9 @@ impl<B: Backend> Store<B> {
 
     /// Where a committed transfer is.
     pub fn transfer_location(&self, hash: &Hash) -> Result<Option<TransferLocation>, StoreError> {
+        if let Some(location) = self.lock_pending()?.location(hash) {
+            return Ok(Some(location));
+        }
         self.backend.get(Column::Transfers, &hash.0)?.map(|v| keys::parse_location(&v)).transpose()
     }
 
@@ -385,16 +483,23 @@ impl<B: Backend> Store<B> {
         limit: usize,
         before: Option<HistoryCursor>,
     ) -> Result<HistoryPage, StoreError> {
-        let upper = match before {
-            Some(cursor) => history_key(key, cursor.height, cursor.index).to_vec(),
-            None => {
-                let mut k = key.0.to_vec();
-                k.extend_from_slice(&[0xff; 13]);
-                k
-            }
+        let before_location = before.map(|c| TransferLocation { height: c.height, index: c.index });
+        let (mut locations, flushed) = {
+            let pending = self.lock_pending()?;
+            (pending.history(key, before_location, limit), pending.flushed)
         };
-        let rows = self.backend.scan_back(Column::History, &key.0, &upper, limit)?;
-        let locations = rows.iter().map(|(k, _)| keys::parse_history_key(k)).collect::<Result<Vec<_>, _>>()?;
+        if locations.len() < limit {
+            // The rows written, up to the indexed height: any above it (a flush cut short by a
+            // crash) are the pending index's too.
+            let upper = match before {
+                Some(cursor) if cursor.height <= flushed => history_key(key, cursor.height, cursor.index),
+                _ => history_key(key, flushed.saturating_add(1), 0),
+            };
+            let rows = self.backend.scan_back(Column::History, &key.0, &upper, limit - locations.len())?;
+            for (row, _) in &rows {
+                locations.push(keys::parse_history_key(row)?);
+            }
+        }
         let transfers = self.transfers_at(&locations)?;
         let mut entries = Vec::with_capacity(locations.len());
         for (location, transfer) in locations.into_iter().zip(transfers) {
