@@ -1,7 +1,9 @@
-//! Account snapshots. A block commit does not write the accounts it changed; instead, when
-//! the [`SnapshotPolicy`] says so, the driver copies the committed accounts and hands them to a
-//! writer thread, which stores them while blocks go on committing. A restart replays the blocks
-//! after the last snapshot onto it.
+//! Account snapshots and index flushes. A block commit does not write the accounts it
+//! changed; instead, when the [`SnapshotPolicy`] says so, the driver copies the committed
+//! accounts and hands them to a writer thread, which stores them while blocks go on committing.
+//! A restart replays the blocks after the last snapshot onto it. The same thread writes the
+//! store's pending transfer and history index rows when they are due (~100 ms for nine full
+//! blocks' rows), so that the block commit, on the consensus path, never waits for them.
 
 use crate::LedgerStore;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,12 +13,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 use tally_ledger::store::{Replayed, SnapshotPolicy};
 use tally_ledger::{Account, Ledger, PublicKey};
-use tracing::{error, info};
+use tracing::{debug, error, info};
 
-/// The committed accounts at one height, on their way to the store.
-struct Job {
-    height: u64,
-    accounts: Vec<(PublicKey, Account)>,
+/// The writer thread's work.
+enum Job {
+    /// The committed accounts at one height, on their way to the store.
+    Snapshot { height: u64, accounts: Vec<(PublicKey, Account)> },
+    /// The store's pending index rows are due to be written.
+    FlushIndex,
 }
 
 /// The driver's side: counts what committed since the last snapshot and starts the next one.
@@ -28,6 +32,9 @@ pub struct Snapshots {
     writing: Arc<AtomicBool>,
     /// Set by the writer when a snapshot failed: the next commit takes one again.
     failed: Arc<AtomicBool>,
+    /// Set while an index flush is queued or under way.
+    flushing: Arc<AtomicBool>,
+    store: Arc<LedgerStore>,
     writer: Option<JoinHandle<()>>,
     policy: SnapshotPolicy,
     transfers_since: u64,
@@ -38,26 +45,43 @@ impl Snapshots {
     /// Starts the writer thread over `store`. `replayed` is what committed after the store's
     /// current snapshot (what opening the store replayed).
     pub fn spawn(store: Arc<LedgerStore>, policy: SnapshotPolicy, replayed: Replayed) -> std::io::Result<Snapshots> {
-        let (jobs, queue) = sync_channel::<Job>(1);
+        // One job of each kind at most is queued or under way.
+        let (jobs, queue) = sync_channel::<Job>(2);
         let writing = Arc::new(AtomicBool::new(false));
         let failed = Arc::new(AtomicBool::new(false));
-        let (done, failures) = (writing.clone(), failed.clone());
+        let flushing = Arc::new(AtomicBool::new(false));
+        let (done, failures, flushed) = (writing.clone(), failed.clone(), flushing.clone());
+        let writer_store = store.clone();
         let writer = std::thread::Builder::new().name("snapshots".into()).spawn(move || {
+            let store = writer_store;
             for job in queue {
-                // Cleared however the write ends.
-                let _writing = ClearOnDrop(&done);
                 let started = Instant::now();
-                match store.write_snapshot(job.height, &job.accounts) {
-                    Ok(meta) => info!(
-                        height = meta.height,
-                        accounts = meta.accounts,
-                        ms = started.elapsed().as_millis() as u64,
-                        "account snapshot written"
-                    ),
-                    // The previous snapshot stays current and whole; the next commit tries again.
-                    Err(e) => {
-                        error!(height = job.height, error = %e, "account snapshot failed");
-                        failures.store(true, Ordering::Release);
+                match job {
+                    Job::Snapshot { height, accounts } => {
+                        // Cleared however the write ends.
+                        let _writing = ClearOnDrop(&done);
+                        match store.write_snapshot(height, &accounts) {
+                            Ok(meta) => info!(
+                                height = meta.height,
+                                accounts = meta.accounts,
+                                ms = started.elapsed().as_millis() as u64,
+                                "account snapshot written"
+                            ),
+                            // The previous snapshot stays current and whole; the next commit
+                            // tries again.
+                            Err(e) => {
+                                error!(height, error = %e, "account snapshot failed");
+                                failures.store(true, Ordering::Release);
+                            }
+                        }
+                    }
+                    Job::FlushIndex => {
+                        let _flushing = ClearOnDrop(&flushed);
+                        match store.flush_index() {
+                            Ok(()) => debug!(ms = started.elapsed().as_millis() as u64, "index rows written"),
+                            // The rows stay in memory; the next commit finds them due again.
+                            Err(e) => error!(error = %e, "writing the index rows failed"),
+                        }
                     }
                 }
             }
@@ -66,6 +90,8 @@ impl Snapshots {
             jobs: Some(jobs),
             writing,
             failed,
+            flushing,
+            store,
             writer: Some(writer),
             policy,
             transfers_since: replayed.transfers,
@@ -78,6 +104,7 @@ impl Snapshots {
     pub fn committed(&mut self, ledger: &Ledger, transfers: usize) {
         self.transfers_since += transfers as u64;
         self.blocks_since += 1;
+        self.flush_index_if_due();
         if self.writing.load(Ordering::Acquire) {
             return;
         }
@@ -88,7 +115,7 @@ impl Snapshots {
         let Some(jobs) = &self.jobs else { return };
         let accounts: Vec<(PublicKey, Account)> = ledger.accounts().map(|(k, a)| (*k, *a)).collect();
         self.writing.store(true, Ordering::Release);
-        if jobs.try_send(Job { height: ledger.height(), accounts }).is_err() {
+        if jobs.try_send(Job::Snapshot { height: ledger.height(), accounts }).is_err() {
             // Only if the writer thread is gone (it never panics on its own): no more snapshots,
             // and each restart replays every block since the last one.
             error!("the snapshot writer has stopped");
@@ -98,6 +125,21 @@ impl Snapshots {
         }
         self.transfers_since = 0;
         self.blocks_since = 0;
+    }
+}
+
+impl Snapshots {
+    /// Hands the store's index rows to the writer when they are due and no flush is queued.
+    fn flush_index_if_due(&mut self) {
+        if self.flushing.load(Ordering::Acquire) || !self.store.index_flush_due() {
+            return;
+        }
+        let Some(jobs) = &self.jobs else { return };
+        self.flushing.store(true, Ordering::Release);
+        if jobs.try_send(Job::FlushIndex).is_err() {
+            // The writer is gone: the store's commits write the rows themselves when overdue.
+            self.flushing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -166,6 +208,39 @@ mod tests {
         drop(snapshots); // waits for the writer
         let written = store.snapshot().unwrap();
         assert_eq!((written.slot, written.height, written.accounts), (1 - first.slot, 0, first.accounts));
+    }
+
+    #[test]
+    fn due_index_rows_are_written_by_the_writer_thread() {
+        use tally_ledger::store::{Backend, BlockCommit, Column, IndexFlushPolicy};
+        use tally_ledger::{Block, Hash, Header};
+        let genesis = Genesis::from_bytes(DEVNET_GENESIS).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &genesis)
+            .unwrap()
+            .with_index_flush(IndexFlushPolicy { rows: usize::MAX, blocks: 1 })
+            .unwrap();
+        let store = Arc::new(store);
+        let never = SnapshotPolicy { min_transfers: u64::MAX, max_blocks: u64::MAX };
+        let mut snapshots = Snapshots::spawn(store.clone(), never, Replayed::default()).unwrap();
+        let header = Header {
+            chain_id: genesis.params.chain_id.clone(),
+            height: 1,
+            time_ms: genesis.genesis_time_ms + 1,
+            previous_hash: genesis.hash,
+            proposer: PublicKey([1; 32]),
+            transfers_root: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
+            state_root: Hash::ZERO,
+        };
+        let block = Block { header, last_commit: Vec::new(), transfers: Vec::new() };
+        store.commit(&BlockCommit { block: &block, certificate: b"certificate" }).unwrap();
+        assert!(store.index_flush_due(), "one block is due by this policy; the commit left it");
+        snapshots.committed(&genesis.initial_ledger(), 0);
+        drop(snapshots); // waits for the writer
+        assert!(!store.index_flush_due());
+        let indexed = store.backend().get(Column::Meta, b"indexed_height").unwrap();
+        assert_eq!(indexed.as_deref(), Some(&1u64.to_be_bytes()[..]));
     }
 
     #[test]

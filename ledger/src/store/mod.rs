@@ -23,6 +23,7 @@ mod rocks;
 
 pub use keys::{Column, HistoryCursor, SnapshotMeta, SNAPSHOT_CHUNK_ACCOUNTS};
 pub use memory::MemoryBackend;
+pub use pending::IndexFlushPolicy;
 pub use rocks::RocksBackend;
 
 use crate::address::PublicKey;
@@ -251,6 +252,13 @@ impl<B: Backend> Store<B> {
         Ok(store)
     }
 
+    /// Sets when the pending index rows are due to be written (by default a quarter of a
+    /// million rows or 1,000 blocks).
+    pub fn with_index_flush(self, policy: IndexFlushPolicy) -> Result<Store<B>, StoreError> {
+        self.lock_pending()?.policy = policy;
+        Ok(self)
+    }
+
     /// Upgrades a store of format 4, whose every block's index rows are written.
     fn upgrade_fully_indexed(&self) -> Result<(), StoreError> {
         let height = height_key(self.height()?);
@@ -268,7 +276,7 @@ impl<B: Backend> Store<B> {
         if indexed > height {
             return Err(corrupt(format!("indexed height {indexed} is above the committed {height}")));
         }
-        let mut pending = PendingIndex::new(indexed);
+        let mut pending = PendingIndex::new(self.lock_pending()?.policy, indexed);
         for h in indexed + 1..=height {
             let stored = self.block(h)?.ok_or_else(|| corrupt(format!("block {h} missing")))?;
             pending.active.add_block(h, &stored.block.transfers);
@@ -327,7 +335,7 @@ impl<B: Backend> Store<B> {
 
     /// Commits a block and its certificate in one atomic, synced write. Its transfer and
     /// history rows join the pending index, written with those of later blocks once enough
-    /// have gathered ([`Store::flush_index`]).
+    /// have gathered ([`Store::index_flush_due`], [`Store::flush_index`]).
     pub fn commit(&self, commit: &BlockCommit<'_>) -> Result<(), StoreError> {
         let header = &commit.block.header;
         let stored = self.height()?;
@@ -344,21 +352,30 @@ impl<B: Backend> Store<B> {
             Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 },
             Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
         ])?;
-        let due = {
+        let overdue = {
             let mut pending = self.lock_pending()?;
             pending.active.add_block(header.height, &commit.block.transfers);
-            pending.due() && pending.writing.is_none()
+            pending.overdue() && pending.writing.is_none()
         };
-        if due {
+        // A flush is due well before this: the caller's (a node's writer thread, a loop
+        // calling `flush_index` when `index_flush_due`) is missing or behind.
+        if overdue {
             self.flush_index()?;
         }
         Ok(())
     }
 
+    /// Whether the pending index rows are due to be written ([`Store::flush_index`]) and no
+    /// flush is under way. A commit writes them itself once twice as many have gathered.
+    pub fn index_flush_due(&self) -> bool {
+        self.pending.lock().map(|pending| pending.due() && pending.writing.is_none()).unwrap_or(false)
+    }
+
     /// Writes the pending index rows to the backend as sorted runs, past the write-ahead log
     /// and flushed to disk, then records their last height as indexed in one synced write.
     /// Reads find the rows in memory until then; a crash before it leaves them to be derived
-    /// again when the store opens. One flush at a time (block commits call it).
+    /// again when the store opens. Block commits may go on meanwhile, from another thread; a
+    /// second flush started during one returns at once.
     pub fn flush_index(&self) -> Result<(), StoreError> {
         let rows = {
             let mut pending = self.lock_pending()?;

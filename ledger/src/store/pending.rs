@@ -4,7 +4,7 @@
 //! A block of 10,000 transfers brings some 30,000 index rows, each keyed by a hash or a public
 //! key: written with the block, they landed at random places in RocksDB's memtable skip lists,
 //! the largest single cost of a block commit. Held here instead (hash-map inserts), they are
-//! written every [`FLUSH_ROWS`] rows as one sorted run, which RocksDB appends. They are derived
+//! written every quarter of a million rows ([`IndexFlushPolicy`]) as sorted table files. They are derived
 //! from the committed blocks, so a crash loses nothing: opening the store derives them again
 //! from the blocks above the flushed height.
 
@@ -15,12 +15,22 @@ use crate::hash::Hash;
 use crate::transfer::Transfer;
 use std::collections::HashMap;
 
-/// Rows held in memory before they are written to the store (about 25 MiB of maps; nine
-/// blocks of 10,000 transfers).
-pub(crate) const FLUSH_ROWS: usize = 1 << 18;
-/// Blocks held in memory before they are written whatever their rows, so that opening a store
-/// of a quiet chain derives the rows of at most this many blocks again.
-pub(crate) const FLUSH_BLOCKS: u64 = 1_000;
+/// When the pending index rows are due to be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexFlushPolicy {
+    /// Rows held in memory before they are due.
+    pub rows: usize,
+    /// Blocks held in memory before their rows are due whatever their number, so that opening
+    /// the store of a quiet chain derives the rows of at most this many blocks again.
+    pub blocks: u64,
+}
+
+impl Default for IndexFlushPolicy {
+    /// 262,144 rows (about 25 MiB of maps; nine blocks of 10,000 transfers) or 1,000 blocks.
+    fn default() -> Self {
+        IndexFlushPolicy { rows: 1 << 18, blocks: 1_000 }
+    }
+}
 
 type Map<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
@@ -123,6 +133,8 @@ fn by_prefix(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
 /// The rows not yet in the store: those being added to, and those being written.
 #[derive(Default)]
 pub(crate) struct PendingIndex {
+    /// When the active rows are due.
+    pub policy: IndexFlushPolicy,
     /// The last height whose rows are in the store: rows above it found there (a flush cut
     /// short) are ignored, since these maps hold them.
     pub flushed: u64,
@@ -134,13 +146,25 @@ pub(crate) struct PendingIndex {
 
 impl PendingIndex {
     /// An empty index above the flushed height `flushed`.
-    pub fn new(flushed: u64) -> Self {
-        PendingIndex { flushed, ..Default::default() }
+    pub fn new(policy: IndexFlushPolicy, flushed: u64) -> Self {
+        PendingIndex { policy, flushed, ..Default::default() }
     }
 
     /// Whether the active rows are due to be written.
     pub fn due(&self) -> bool {
-        self.active.rows() >= FLUSH_ROWS || self.active.blocks >= FLUSH_BLOCKS
+        self.due_at(1)
+    }
+
+    /// Whether the active rows are twice due: whoever was to write them has not.
+    pub fn overdue(&self) -> bool {
+        self.due_at(2)
+    }
+
+    fn due_at(&self, times: u64) -> bool {
+        let policy = &self.policy;
+        self.active.blocks > 0
+            && (self.active.rows() as u64 >= (policy.rows as u64).saturating_mul(times)
+                || self.active.blocks >= policy.blocks.saturating_mul(times))
     }
 
     /// Where the transfer `hash` is, if its block's rows are here.
@@ -187,7 +211,7 @@ mod tests {
     #[test]
     fn rows_are_found_newest_first_across_the_active_and_the_written_run() {
         let (a, b) = (PublicKey([1; 32]), PublicKey([2; 32]));
-        let mut pending = PendingIndex::new(4);
+        let mut pending = PendingIndex::new(IndexFlushPolicy::default(), 4);
         pending.active.add_block(5, &[transfer(1, 2, 0), transfer(2, 2, 0)]);
         pending.writing = Some(std::sync::Arc::new(std::mem::take(&mut pending.active)));
         pending.active.add_block(6, &[transfer(2, 1, 1)]);
@@ -222,14 +246,20 @@ mod tests {
     }
 
     #[test]
-    fn a_flush_is_due_by_rows_or_by_blocks() {
-        let mut pending = PendingIndex::new(0);
+    fn a_flush_is_due_by_rows_or_by_blocks_and_overdue_at_twice_that() {
+        let mut pending = PendingIndex::new(IndexFlushPolicy { rows: 4, blocks: 3 }, 0);
         assert!(!pending.due());
-        for height in 1..FLUSH_BLOCKS {
-            pending.active.add_block(height, &[]);
-        }
+        pending.active.add_block(1, &[]);
+        pending.active.add_block(2, &[]);
         assert!(!pending.due());
-        pending.active.add_block(FLUSH_BLOCKS, &[]);
-        assert!(pending.due());
+        pending.active.add_block(3, &[]);
+        assert!(pending.due() && !pending.overdue(), "three blocks");
+        pending.active = IndexRows::default();
+        pending.active.add_block(4, &[transfer(1, 2, 0)]);
+        assert!(!pending.due(), "three rows");
+        pending.active.add_block(5, &[transfer(1, 1, 1)]);
+        assert!(pending.due() && !pending.overdue(), "five rows");
+        pending.active.add_block(6, &[transfer(1, 2, 2), transfer(1, 2, 3)]);
+        assert!(pending.overdue(), "eleven rows");
     }
 }
