@@ -256,18 +256,23 @@ fn a_store_of_format_4_is_upgraded_in_place() {
         let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
         chain.advance(&store, 4);
         chain.advance(&store, 4);
-        // Format 4 wrote every index row with its block and knew no indexed height.
+        // Format 4 wrote every index row with its block.
         store.flush_index().unwrap();
-        let format_4 = [
-            Put { column: Column::Meta, key: b"format_version", value: &4u32.to_be_bytes() },
-            Put { column: Column::Meta, key: b"indexed_height", value: &0u64.to_be_bytes() },
-        ];
-        store.backend().write(&format_4).unwrap();
         history_of(&store, &key)
     };
+    {
+        // ...and knew no indexed height: the key is removed, as format 4 never wrote it.
+        let families = Column::ALL.map(|c| c.name());
+        let db = rocksdb::DB::open_cf(&rocksdb::Options::default(), dir.path(), families).unwrap();
+        let meta = db.cf_handle(Column::Meta.name()).unwrap();
+        db.delete_cf(meta, b"indexed_height").unwrap();
+        db.put_cf(meta, b"format_version", 4u32.to_be_bytes()).unwrap();
+    }
     let store = Store::open(RocksBackend::open(dir.path()).unwrap(), &chain.genesis).unwrap();
     let format = store.backend().get(Column::Meta, b"format_version").unwrap().unwrap();
     assert_eq!(format, tally_ledger::store::FORMAT_VERSION.to_be_bytes());
+    let indexed = store.backend().get(Column::Meta, b"indexed_height").unwrap();
+    assert_eq!(indexed.as_deref(), Some(&2u64.to_be_bytes()[..]), "every committed block counts as indexed");
     assert_eq!(history_of(&store, &key), before);
 }
 

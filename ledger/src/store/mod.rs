@@ -167,8 +167,8 @@ pub struct Replayed {
     pub transfers: u64,
 }
 
-/// Where a committed transfer sits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a committed transfer sits; locations order as the chain does (height, then index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TransferLocation {
     /// The block height.
     pub height: u64,

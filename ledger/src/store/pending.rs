@@ -101,7 +101,7 @@ impl IndexRows {
         out: &mut Vec<TransferLocation>,
     ) {
         let Some(locations) = self.history.get(key) else { return };
-        let below = |l: &&TransferLocation| before.is_none_or(|b| (l.height, l.index) < (b.height, b.index));
+        let below = |l: &&TransferLocation| before.is_none_or(|b| **l < b);
         let room = limit.saturating_sub(out.len());
         out.extend(locations.iter().rev().filter(below).take(room));
     }
