@@ -128,8 +128,12 @@ pub async fn run(home: Home, config: NodeConfig) -> anyhow::Result<()> {
         precommit_ms: config.consensus.timeout_precommit_ms,
         delta_ms: config.consensus.timeout_delta_ms,
     };
-    let signing = SigningStore::open(home.consensus_state(), home.signed_log())?;
-    let (core, initial_outputs) = match signing.load()? {
+    let mut signing = SigningStore::open(home.consensus_state(), home.signed_log())?;
+    let durable = signing.load()?;
+    if let Some(state) = &durable {
+        signing.relog(state)?;
+    }
+    let (core, initial_outputs) = match durable {
         Some(state) if state.height == height + 1 => {
             info!(height = state.height, round = state.round, "restoring consensus signing state");
             Consensus::restore(consensus_config, state).map_err(|e| anyhow::anyhow!("consensus: {e}"))?

@@ -43,6 +43,47 @@ fn line(message: &SignedMessage) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
+/// The page size the kernel copies a write in; a fatal signal can stop a write only between pages.
+const PAGE: u64 = 4096;
+/// Longer than any line of the log (about 360 bytes at most).
+const MAX_LINE: u64 = 512;
+
+/// `line` and its newline as written at offset `end`, padded with spaces after the JSON object
+/// when what would be left of the page could not hold another line. Every line then lies within
+/// one page and is written by one `write`, so a SIGKILL never leaves half a line behind.
+fn page_fitted_line(mut line: String, end: u64) -> String {
+    let line_end = end + line.len() as u64 + 1;
+    let room = (PAGE - line_end % PAGE) % PAGE;
+    if room < MAX_LINE {
+        line.extend(std::iter::repeat_n(' ', room as usize));
+    }
+    line.push('\n');
+    line
+}
+
+/// The last 256 KiB of the log, after cutting off a last line that lacks its newline.
+fn read_tail_repaired(file: &mut fs::File) -> std::io::Result<Vec<u8>> {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail)?;
+    if tail.last().is_some_and(|b| *b != b'\n') {
+        let keep = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        if keep == 0 && start > 0 {
+            // No line end in the tail at all: not a torn append; leave the file as it is.
+            return Ok(tail);
+        }
+        tail.truncate(keep);
+        file.set_len(start + keep as u64)?;
+        file.sync_data()?;
+    }
+    Ok(tail)
+}
+
+/// How much of the log's end [`SigningStore::open`] reads.
+const TAIL_BYTES: u64 = 256 * 1024;
+
 /// Durable signing state and audit trail.
 pub struct SigningStore {
     state_path: PathBuf,
@@ -54,21 +95,25 @@ pub struct SigningStore {
 
 impl SigningStore {
     /// Opens the files; remembers the signatures at the end of the log so nothing is logged twice.
+    ///
+    /// A node killed while appending can leave the log's last line cut short (the kernel stops a
+    /// write at a page boundary when SIGKILL arrives). Such a line was never fsynced, so none of
+    /// its messages left the node: it is cut off here, and [`SigningStore::relog`] writes the
+    /// messages of the durable state again.
     pub fn open(state_path: PathBuf, log_path: PathBuf) -> Result<SigningStore, HomeError> {
+        let io = |source| HomeError::Io { path: log_path.clone(), source };
+        let tail = match fs::OpenOptions::new().read(true).write(true).open(&log_path) {
+            Ok(mut file) => read_tail_repaired(&mut file).map_err(io)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(source) => return Err(io(source)),
+        };
         let mut tail_lines: Vec<(u64, [u8; 64])> = Vec::new();
-        if let Ok(mut file) = fs::File::open(&log_path) {
-            let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let start = len.saturating_sub(256 * 1024);
-            let mut tail = String::new();
-            if file.seek(SeekFrom::Start(start)).is_ok() && file.read_to_string(&mut tail).is_ok() {
-                for text in tail.lines() {
-                    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-                        let mut sig = [0u8; 64];
-                        if let (Some(h), Some(s)) = (value["height"].as_u64(), value["signature"].as_str()) {
-                            if hex::decode_to_slice(s, &mut sig).is_ok() {
-                                tail_lines.push((h, sig));
-                            }
-                        }
+        for text in tail.split(|b| *b == b'\n') {
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) {
+                let mut sig = [0u8; 64];
+                if let (Some(h), Some(s)) = (value["height"].as_u64(), value["signature"].as_str()) {
+                    if hex::decode_to_slice(s, &mut sig).is_ok() {
+                        tail_lines.push((h, sig));
                     }
                 }
             }
@@ -76,6 +121,15 @@ impl SigningStore {
         let logged_height = tail_lines.iter().map(|(h, _)| *h).max().unwrap_or(0);
         let logged = tail_lines.into_iter().filter(|(h, _)| *h == logged_height).map(|(_, s)| s).collect();
         Ok(SigningStore { state_path, log_path, logged, logged_height })
+    }
+
+    /// Appends the messages of the durable state that the log lacks (those of a line a crash
+    /// cut short). A state older than the log's last height was logged whole before it.
+    pub fn relog(&mut self, state: &PersistedState) -> Result<(), HomeError> {
+        if state.height < self.logged_height {
+            return Ok(());
+        }
+        self.log(&state.signed_messages, state.height)
     }
 
     /// The last durable state, if any.
@@ -109,16 +163,103 @@ impl SigningStore {
         }
         let io = |source| HomeError::Io { path: self.log_path.clone(), source };
         let mut file = fs::OpenOptions::new().create(true).append(true).open(&self.log_path).map_err(io)?;
-        let mut text = String::new();
+        let mut end = file.metadata().map_err(io)?.len();
         for message in &new {
-            text.push_str(&line(message));
-            text.push('\n');
+            let text = page_fitted_line(line(message), end);
+            file.write_all(text.as_bytes()).map_err(io)?;
+            end += text.len() as u64;
         }
-        file.write_all(text.as_bytes()).map_err(io)?;
         file.sync_data().map_err(io)?;
         for message in new {
             self.logged.insert(*message.signature());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+    use tally_consensus::{LastSigned, SignedProposal, SignedVote, Step, VoteKind};
+
+    fn state(height: u64) -> PersistedState {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        PersistedState {
+            height,
+            round: 0,
+            step: Step::Prevote,
+            locked: None,
+            valid: None,
+            last_signed: Some(LastSigned { height, round: 0, step: Step::Prevote }),
+            signed_messages: vec![
+                SignedProposal::sign("c", &key, height, 0, [1; 32], None).into(),
+                SignedVote::sign("c", &key, height, 0, VoteKind::Prevote, Some([1; 32])).into(),
+            ],
+        }
+    }
+
+    fn lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+        let text = fs::read_to_string(path).unwrap();
+        assert!(text.ends_with('\n'), "the log ends with a whole line");
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    #[test]
+    fn a_line_cut_short_by_a_crash_is_dropped_and_written_again_from_the_durable_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let (state_path, log_path) = (dir.path().join("state"), dir.path().join("signed.jsonl"));
+        let mut store = SigningStore::open(state_path.clone(), log_path.clone()).unwrap();
+        store.persist(&state(7)).unwrap();
+        store.persist(&state(8)).unwrap();
+        assert_eq!(lines(&log_path).len(), 4);
+
+        // A crash in the middle of the second append of height 8.
+        let text = fs::read_to_string(&log_path).unwrap();
+        let cut = text.len() - 40;
+        fs::write(&log_path, &text[..cut]).unwrap();
+
+        let mut store = SigningStore::open(state_path.clone(), log_path.clone()).unwrap();
+        let durable = store.load().unwrap().unwrap();
+        store.relog(&durable).unwrap();
+        let after = lines(&log_path);
+        assert_eq!(after.len(), 4, "{after:?}");
+        assert_eq!(after.iter().filter(|l| l["height"] == 8).count(), 2);
+
+        // Opening again neither cuts nor appends anything.
+        let mut store = SigningStore::open(state_path, log_path.clone()).unwrap();
+        store.relog(&durable).unwrap();
+        assert_eq!(lines(&log_path), after);
+    }
+
+    #[test]
+    fn no_line_crosses_a_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("signed.jsonl");
+        let mut store = SigningStore::open(dir.path().join("state"), log_path.clone()).unwrap();
+        for height in 1..100 {
+            store.persist(&state(height)).unwrap();
+        }
+        let text = fs::read_to_string(&log_path).unwrap();
+        assert!(text.len() > 3 * PAGE as usize);
+        let mut start = 0;
+        for line in text.split_inclusive('\n') {
+            let end = start + line.len();
+            assert_eq!(start / PAGE as usize, (end - 1) / PAGE as usize, "line at {start} crosses a page");
+            start = end;
+        }
+        assert_eq!(lines(&log_path).len(), 198, "padded lines are still JSON");
+    }
+
+    #[test]
+    fn a_durable_state_older_than_the_log_is_not_logged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("signed.jsonl");
+        let mut store = SigningStore::open(dir.path().join("state"), log_path.clone()).unwrap();
+        store.persist(&state(7)).unwrap();
+        store.log(&state(8).signed_messages, 8).unwrap();
+        let mut store = SigningStore::open(dir.path().join("state"), log_path.clone()).unwrap();
+        store.relog(&state(7)).unwrap();
+        assert_eq!(lines(&log_path).len(), 4);
     }
 }

@@ -384,11 +384,14 @@ impl Net {
         self.settings.push(setting.to_string());
     }
 
-    /// The lines of node `i`'s `data/signed.jsonl` as JSON values.
+    /// The whole lines of node `i`'s `data/signed.jsonl` as JSON values. A last line without its
+    /// newline is an append a SIGKILL cut short (never fsynced, so never sent): it is left out,
+    /// as the node itself cuts it off when it starts again.
     pub fn signed_messages(&self, i: usize) -> Vec<serde_json::Value> {
         let path = self.nodes[i].home.join("data").join("signed.jsonl");
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let whole = &text[..text.rfind('\n').map_or(0, |end| end + 1)];
+        whole
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("signed.jsonl line {l:?}: {e}")))
             .collect()
