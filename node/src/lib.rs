@@ -22,6 +22,7 @@ pub mod config;
 pub mod driver;
 pub mod home;
 pub mod init;
+pub mod jsonl;
 pub mod mempool;
 pub mod mempool_actor;
 pub mod metrics;

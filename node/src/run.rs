@@ -40,7 +40,9 @@ pub fn validator_set(genesis: &Genesis) -> anyhow::Result<ValidatorSet> {
 
 /// The newest [`EVIDENCE_KEPT`] entries of `evidence.jsonl`.
 fn load_evidence(home: &Home) -> Vec<EvidenceView> {
-    let Ok(text) = std::fs::read_to_string(home.evidence_log()) else { return Vec::new() };
+    // Whole lines only: a line a crash cut short is cut off, so the next append starts afresh.
+    let Ok(bytes) = crate::jsonl::read_tail_repaired(&home.evidence_log(), u64::MAX) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&bytes);
     let mut evidence: Vec<EvidenceView> = text
         .lines()
         .filter_map(|line| {

@@ -3,10 +3,10 @@
 //! appended to `data/signed.jsonl`, an audit trail that tests read across restarts.
 
 use crate::home::{write_atomic, HomeError};
+use crate::jsonl;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use tally_consensus::{PersistedState, SignedMessage};
 
@@ -43,46 +43,10 @@ fn line(message: &SignedMessage) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// The page size the kernel copies a write in; a fatal signal can stop a write only between pages.
-const PAGE: u64 = 4096;
-/// Longer than any line of the log (about 360 bytes at most).
-const MAX_LINE: u64 = 512;
-
-/// `line` and its newline as written at offset `end`, padded with spaces after the JSON object
-/// when what would be left of the page could not hold another line. Every line then lies within
-/// one page and is written by one `write`, so a SIGKILL never leaves half a line behind.
-fn page_fitted_line(mut line: String, end: u64) -> String {
-    let line_end = end + line.len() as u64 + 1;
-    let room = (PAGE - line_end % PAGE) % PAGE;
-    if room < MAX_LINE {
-        line.extend(std::iter::repeat_n(' ', room as usize));
-    }
-    line.push('\n');
-    line
-}
-
-/// The last 256 KiB of the log, after cutting off a last line that lacks its newline.
-fn read_tail_repaired(file: &mut fs::File) -> std::io::Result<Vec<u8>> {
-    let len = file.metadata()?.len();
-    let start = len.saturating_sub(TAIL_BYTES);
-    file.seek(SeekFrom::Start(start))?;
-    let mut tail = Vec::new();
-    file.read_to_end(&mut tail)?;
-    if tail.last().is_some_and(|b| *b != b'\n') {
-        let keep = tail.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-        if keep == 0 && start > 0 {
-            // No line end in the tail at all: not a torn append; leave the file as it is.
-            return Ok(tail);
-        }
-        tail.truncate(keep);
-        file.set_len(start + keep as u64)?;
-        file.sync_data()?;
-    }
-    Ok(tail)
-}
-
 /// How much of the log's end [`SigningStore::open`] reads.
 const TAIL_BYTES: u64 = 256 * 1024;
+/// Longer than any line of the log (about 360 bytes at most).
+const MAX_LINE: u64 = 512;
 
 /// Durable signing state and audit trail.
 pub struct SigningStore {
@@ -101,12 +65,8 @@ impl SigningStore {
     /// its messages left the node: it is cut off here, and [`SigningStore::relog`] writes the
     /// messages of the durable state again.
     pub fn open(state_path: PathBuf, log_path: PathBuf) -> Result<SigningStore, HomeError> {
-        let io = |source| HomeError::Io { path: log_path.clone(), source };
-        let tail = match fs::OpenOptions::new().read(true).write(true).open(&log_path) {
-            Ok(mut file) => read_tail_repaired(&mut file).map_err(io)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(source) => return Err(io(source)),
-        };
+        let tail = jsonl::read_tail_repaired(&log_path, TAIL_BYTES)
+            .map_err(|source| HomeError::Io { path: log_path.clone(), source })?;
         let mut tail_lines: Vec<(u64, [u8; 64])> = Vec::new();
         for text in tail.split(|b| *b == b'\n') {
             if let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) {
@@ -161,15 +121,9 @@ impl SigningStore {
         if new.is_empty() {
             return Ok(());
         }
-        let io = |source| HomeError::Io { path: self.log_path.clone(), source };
-        let mut file = fs::OpenOptions::new().create(true).append(true).open(&self.log_path).map_err(io)?;
-        let mut end = file.metadata().map_err(io)?.len();
-        for message in &new {
-            let text = page_fitted_line(line(message), end);
-            file.write_all(text.as_bytes()).map_err(io)?;
-            end += text.len() as u64;
-        }
-        file.sync_data().map_err(io)?;
+        let lines: Vec<String> = new.iter().map(|message| line(message)).collect();
+        jsonl::append(&self.log_path, &lines, MAX_LINE)
+            .map_err(|source| HomeError::Io { path: self.log_path.clone(), source })?;
         for message in new {
             self.logged.insert(*message.signature());
         }
@@ -241,11 +195,15 @@ mod tests {
             store.persist(&state(height)).unwrap();
         }
         let text = fs::read_to_string(&log_path).unwrap();
-        assert!(text.len() > 3 * PAGE as usize);
+        assert!(text.len() > 3 * jsonl::PAGE as usize);
         let mut start = 0;
         for line in text.split_inclusive('\n') {
             let end = start + line.len();
-            assert_eq!(start / PAGE as usize, (end - 1) / PAGE as usize, "line at {start} crosses a page");
+            assert_eq!(
+                start / jsonl::PAGE as usize,
+                (end - 1) / jsonl::PAGE as usize,
+                "line at {start} crosses a page"
+            );
             start = end;
         }
         assert_eq!(lines(&log_path).len(), 198, "padded lines are still JSON");

@@ -537,7 +537,7 @@ impl Driver {
             "first": hex::encode(evidence.messages().0.encode()),
             "second": hex::encode(evidence.messages().1.encode()),
         });
-        if let Err(e) = append_line(&self.evidence_log, &line.to_string()) {
+        if let Err(e) = crate::jsonl::append(&self.evidence_log, &[line.to_string()], EVIDENCE_MAX_LINE) {
             warn!(error = %e, "evidence not written to disk");
         }
         if self.evidence.len() >= EVIDENCE_KEPT {
@@ -548,12 +548,8 @@ impl Driver {
     }
 }
 
-fn append_line(path: &std::path::Path, line: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-    writeln!(file, "{line}")?;
-    file.sync_data()
-}
+/// Longer than any line of `evidence.jsonl` (two hex-encoded messages: about 750 bytes).
+const EVIDENCE_MAX_LINE: u64 = 1024;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
