@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p tally-ledger --bench apply_commit` (env `TALLY_BENCH_ACCOUNTS`,
 //! `TALLY_BENCH_BLOCKS` shrink or grow it; `TALLY_BENCH_JSON=FILE` appends each pass's figures
-//! to FILE as a JSON line).
+//! to FILE as a JSON line; `TALLY_BENCH_ROCKSDB_STATS=1` prints RocksDB's statistics of each
+//! column after the blocks).
 
 use ed25519_dalek::SigningKey;
 use std::time::Instant;
@@ -188,6 +189,9 @@ fn main() {
         // What the blocks wrote is flushed and compacted (background work the wall-clock
         // figures leave out) before the CPU time is read.
         store.backend().flush_and_wait(true).unwrap();
+        if std::env::var_os("TALLY_BENCH_ROCKSDB_STATS").is_some() {
+            eprintln!("{}", store.backend().column_stats().unwrap());
+        }
         let blocks_cpu = process_cpu().saturating_sub(cpu_started);
         let background = rocksdb_cpu().saturating_sub(background_started);
         // One snapshot, as a node takes it: the accounts copied on the commit path, then written
