@@ -60,10 +60,9 @@ pub struct SigningStore {
 impl SigningStore {
     /// Opens the files; remembers the signatures at the end of the log so nothing is logged twice.
     ///
-    /// A node killed while appending can leave the log's last line cut short (the kernel stops a
-    /// write at a page boundary when SIGKILL arrives). Such a line was never fsynced, so none of
-    /// its messages left the node: it is cut off here, and [`SigningStore::relog`] writes the
-    /// messages of the durable state again.
+    /// Appends cannot be torn ([`jsonl`]), but a log an older build wrote can end in a line a
+    /// SIGKILL cut short. Such a line was never fsynced, so none of its messages left the node:
+    /// it is cut off here, and [`SigningStore::relog`] writes the durable state's messages again.
     pub fn open(state_path: PathBuf, log_path: PathBuf) -> Result<SigningStore, HomeError> {
         let tail = jsonl::read_tail_repaired(&log_path, TAIL_BYTES)
             .map_err(|source| HomeError::Io { path: log_path.clone(), source })?;
