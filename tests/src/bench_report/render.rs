@@ -220,8 +220,9 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
          averaged over the step. A transfer shed (`mempool_full`) or refused as ahead of the node's nonce window \
          (`bad_nonce`: the node had not applied a block the load generator had seen) is sent again after a \
          backoff; *stranded* transfers were accepted behind one of their sender's that was never accepted, and \
-         so could not commit; *lost* ones were accepted and never committed without such a cause, or never \
-         sent.\n",
+         so could not commit; *lost* ones were accepted and never committed without such a cause; *not sent* \
+         ones were scheduled but not sent before the step ended (the load generator, on the same cores, \
+         fell behind its schedule).\n",
         network.nodes,
         network.cores,
         thousands(f64::from(network.accounts)),
@@ -231,13 +232,13 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
     let _ = writeln!(
         w,
         "| offered/s | sent/s | committed/s | steady/s | p50 ms | p90 ms | p99 ms | accepted → final p50 / p99 | shed / \
-         ahead, sent again | rejected | stranded | expired | lost | blocks | CPU / peak MiB per node \
-         |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+         ahead, sent again | rejected | not sent | stranded | expired | lost | blocks | CPU / peak MiB per \
+         node |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     );
     for step in &network.steps {
         let _ = writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} | {} |",
             thousands(f64::from(step.offered_tps)),
             thousands(step.sent_tps),
             thousands(step.committed_tps),
@@ -250,6 +251,7 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
             thousands(step.shed_retries as f64),
             thousands(step.ahead_retries as f64),
             thousands(step.rejected.values().sum::<usize>() as f64),
+            thousands(step.not_sent as f64),
             thousands(step.stranded as f64),
             thousands(step.expired as f64),
             thousands(step.lost() as f64),

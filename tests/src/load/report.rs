@@ -169,7 +169,7 @@ impl Seconds {
 /// The saturation table's header.
 pub fn table_header() -> String {
     format!(
-        "{:>8} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>7} {:>6} {:>5}  {}",
+        "{:>8} {:>8} {:>9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>8} {:>7} {:>7} {:>6} {:>5}  {}",
         "offered",
         "sent/s",
         "commit/s",
@@ -178,6 +178,7 @@ pub fn table_header() -> String {
         "p90ms",
         "p99ms",
         "reject",
+        "unsent",
         "expired",
         "lost",
         "blocks",
@@ -191,7 +192,7 @@ pub fn table_row(step: &Step) -> String {
     let rejected: usize = step.rejected.values().sum();
     let nodes: Vec<String> = step.nodes.iter().map(|n| format!("{:.1}/{:.0}", n.cpu_seconds, n.peak_rss_mib)).collect();
     format!(
-        "{:>8} {:>8.1} {:>9.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>7} {:>7} {:>7} {:>6} {:>5}  {}",
+        "{:>8} {:>8.1} {:>9.1} {:>8.1} {:>7.1} {:>7.1} {:>7.1} {:>7} {:>8} {:>7} {:>7} {:>6} {:>5}  {}",
         step.offered_tps,
         step.sent_tps,
         step.committed_tps,
@@ -200,6 +201,7 @@ pub fn table_row(step: &Step) -> String {
         step.latency_ms.p90,
         step.latency_ms.p99,
         rejected,
+        step.not_sent,
         step.expired,
         step.lost(),
         step.blocks,
@@ -255,7 +257,7 @@ mod tests {
         assert_eq!((step.accepted, step.committed, step.never_committed), (4, 2, 2));
         assert_eq!(step.stranded, 1, "only sender 0's nonce 2 sits behind a refusal");
         assert_eq!(step.not_sent, 1);
-        assert_eq!(step.lost(), 2, "sender 1's nonce 1 (no refusal before it) and the unsent one");
+        assert_eq!(step.lost(), 1, "sender 1's nonce 1 (no refusal before it); the unsent one is not lost");
         assert_eq!(step.rejected.get("mempool_full"), Some(&1));
         assert_eq!(step.seconds.len(), 1, "everything happened in the first second");
         assert_eq!((step.seconds[0].sent, step.seconds[0].p50_ms, step.seconds[0].p99_ms), (5, 50.0, 50.0));
