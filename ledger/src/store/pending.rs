@@ -26,7 +26,7 @@ pub struct IndexFlushPolicy {
 }
 
 impl Default for IndexFlushPolicy {
-    /// 262,144 rows (about 25 MiB of maps; nine blocks of 10,000 transfers) or 1,000 blocks.
+    /// 262,144 rows (about 18 MiB of maps and rows; nine blocks of 10,000 transfers) or 1,000 blocks.
     fn default() -> Self {
         IndexFlushPolicy { rows: 1 << 18, blocks: 1_000 }
     }
@@ -45,26 +45,62 @@ pub(crate) struct IndexRows {
     /// The number of blocks added.
     pub blocks: u64,
     transfers: Map<Hash, TransferLocation>,
-    /// Each key's locations, oldest first (blocks arrive in height order).
-    history: Map<PublicKey, Vec<TransferLocation>>,
-    history_rows: usize,
+    /// Each key's newest row in `history`.
+    newest: Map<PublicKey, u32>,
+    /// Every history row, in the order added; each links to the previous row of its key.
+    ///
+    /// One array rather than a list per key: a block touches some 20,000 keys, most of them
+    /// once, and a list each meant as many allocations to make and, at every flush, to free.
+    history: Vec<HistoryRow>,
+}
+
+/// A history row held in memory: a location, and the previous row of the same key.
+#[derive(Clone, Copy)]
+struct HistoryRow {
+    height: u64,
+    index: u32,
+    /// The position in [`IndexRows::history`] of the key's previous row; [`NO_ROW`] for its first.
+    previous: u32,
+}
+
+/// The end of a key's chain of rows.
+const NO_ROW: u32 = u32::MAX;
+
+impl HistoryRow {
+    fn location(&self) -> TransferLocation {
+        TransferLocation { height: self.height, index: self.index }
+    }
 }
 
 impl IndexRows {
     /// Adds the rows of the block at `height` with `transfers`.
     pub fn add_block(&mut self, height: u64, transfers: &[Transfer]) {
         self.transfers.reserve(transfers.len());
+        self.history.reserve(2 * transfers.len());
         for (index, transfer) in transfers.iter().enumerate() {
-            let location = TransferLocation { height, index: index as u32 };
-            self.transfers.insert(transfer.hash(), location);
-            self.history.entry(transfer.from).or_default().push(location);
+            let index = index as u32;
+            self.transfers.insert(transfer.hash(), TransferLocation { height, index });
+            self.push_history(transfer.from, height, index);
             if transfer.to != transfer.from {
-                self.history.entry(transfer.to).or_default().push(location);
+                self.push_history(transfer.to, height, index);
             }
-            self.history_rows += 1 + usize::from(transfer.to != transfer.from);
         }
         self.last_height = height;
         self.blocks += 1;
+    }
+
+    fn push_history(&mut self, key: PublicKey, height: u64, index: u32) {
+        // More rows than a u32 can number would take ~64 GiB: the flush policy writes them
+        // long before.
+        let position = self.history.len() as u32;
+        let previous = self.newest.insert(key, position).unwrap_or(NO_ROW);
+        self.history.push(HistoryRow { height, index, previous });
+    }
+
+    /// `key`'s rows, newest first, from the row at `position`.
+    fn chain(&self, position: Option<u32>) -> impl Iterator<Item = &HistoryRow> + '_ {
+        let row = |position: u32| if position == NO_ROW { None } else { self.history.get(position as usize) };
+        std::iter::successors(position.and_then(row), move |current| row(current.previous))
     }
 
     /// Adds the rows of `later`, the run of blocks that follows these.
@@ -73,17 +109,36 @@ impl IndexRows {
             return;
         }
         self.transfers.extend(later.transfers);
-        for (key, locations) in later.history {
-            self.history.entry(key).or_default().extend(locations);
+        let offset = self.history.len() as u32;
+        // Each of `later`'s chains ends in a row that now continues this run's chain of its key.
+        let mut continues: Map<u32, u32> = Map::default();
+        for (key, &newest) in &later.newest {
+            let first = std::iter::successors(Some(newest), |&p| {
+                later.history.get(p as usize).map(|row| row.previous).filter(|&previous| previous != NO_ROW)
+            })
+            .last()
+            .unwrap_or(newest);
+            if let Some(&ours) = self.newest.get(key) {
+                continues.insert(first, ours);
+            }
         }
-        self.history_rows += later.history_rows;
+        for (position, row) in later.history.iter().enumerate() {
+            let previous = match row.previous {
+                NO_ROW => continues.get(&(position as u32)).copied().unwrap_or(NO_ROW),
+                previous => previous + offset,
+            };
+            self.history.push(HistoryRow { previous, ..*row });
+        }
+        for (key, newest) in later.newest {
+            self.newest.insert(key, newest + offset);
+        }
         self.last_height = later.last_height;
         self.blocks += later.blocks;
     }
 
     /// The rows held.
     pub fn rows(&self) -> usize {
-        self.transfers.len() + self.history_rows
+        self.transfers.len() + self.history.len()
     }
 
     /// Where the transfer `hash` is, if its block is here.
@@ -100,10 +155,9 @@ impl IndexRows {
         limit: usize,
         out: &mut Vec<TransferLocation>,
     ) {
-        let Some(locations) = self.history.get(key) else { return };
-        let below = |l: &&TransferLocation| before.is_none_or(|b| **l < b);
         let room = limit.saturating_sub(out.len());
-        out.extend(locations.iter().rev().filter(below).take(room));
+        let locations = self.chain(self.newest.get(key).copied()).map(HistoryRow::location);
+        out.extend(locations.filter(|l| before.is_none_or(|b| *l < b)).take(room));
     }
 
     /// The rows as the store writes them, each column sorted by key: `transfer hash → location`
@@ -112,12 +166,14 @@ impl IndexRows {
         let mut transfers: Vec<TransferRow> =
             self.transfers.iter().map(|(hash, l)| (hash.0, location_value(l.height, l.index))).collect();
         transfers.sort_unstable_by(|a, b| by_prefix(&a.0, &b.0));
-        // Each key's locations are in order already: only the keys are sorted.
-        let mut keys: Vec<(&PublicKey, &Vec<TransferLocation>)> = self.history.iter().collect();
+        // Each key's chain is in order already (newest first): only the keys are sorted.
+        let mut keys: Vec<(&PublicKey, u32)> = self.newest.iter().map(|(key, &newest)| (key, newest)).collect();
         keys.sort_unstable_by(|a, b| by_prefix(&a.0 .0, &b.0 .0));
-        let mut history = Vec::with_capacity(self.history_rows);
-        for (key, locations) in keys {
-            history.extend(locations.iter().map(|l| history_key(key, l.height, l.index)));
+        let mut history = Vec::with_capacity(self.history.len());
+        for (key, newest) in keys {
+            let start = history.len();
+            history.extend(self.chain(Some(newest)).map(|row| history_key(key, row.height, row.index)));
+            history[start..].reverse();
         }
         (transfers, history)
     }
@@ -243,6 +299,45 @@ mod tests {
                 history_key(&PublicKey([3; 32]), 2, 0),
             ]
         );
+    }
+
+    #[test]
+    fn appended_runs_read_and_sort_as_one_run_of_the_same_blocks() {
+        let blocks = [
+            (1, vec![transfer(1, 2, 0), transfer(3, 1, 0)]),
+            (2, vec![transfer(2, 2, 0), transfer(1, 3, 1)]),
+            (3, vec![transfer(2, 1, 1), transfer(4, 4, 0)]),
+            (4, vec![transfer(1, 2, 2)]),
+        ];
+        let mut whole = IndexRows::default();
+        for (height, transfers) in &blocks {
+            whole.add_block(*height, transfers);
+        }
+        let (mut earlier, mut later) = (IndexRows::default(), IndexRows::default());
+        for (height, transfers) in &blocks {
+            if *height <= 2 {
+                earlier.add_block(*height, transfers)
+            } else {
+                later.add_block(*height, transfers)
+            }
+        }
+        earlier.append(later);
+        assert_eq!((earlier.rows(), earlier.blocks, earlier.last_height), (whole.rows(), 4, 4));
+        assert_eq!(earlier.sorted_rows(), whole.sorted_rows());
+        for key in 1..=5 {
+            let key = PublicKey([key; 32]);
+            for before in [None, Some(at(3, 0)), Some(at(2, 1)), Some(at(1, 0))] {
+                for limit in [1, 2, 10] {
+                    let (mut joined, mut one) = (Vec::new(), Vec::new());
+                    earlier.history(&key, before, limit, &mut joined);
+                    whole.history(&key, before, limit, &mut one);
+                    assert_eq!(joined, one, "{key:?} before {before:?} limit {limit}");
+                }
+            }
+        }
+        let mut all = Vec::new();
+        earlier.history(&PublicKey([1; 32]), None, 10, &mut all);
+        assert_eq!(all, vec![at(4, 0), at(3, 0), at(2, 1), at(1, 1), at(1, 0)]);
     }
 
     #[test]
