@@ -12,8 +12,21 @@ pub const ADDRESS_HRP: &str = "tally";
 ///
 /// Any 32 bytes are a `PublicKey`; whether they are a valid curve point matters only when a
 /// signature is checked against them.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct PublicKey(pub [u8; 32]);
+
+/// Public keys order as their bytes do.
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        crate::hash::cmp_bytes32(&self.0, &other.0)
+    }
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// An address: the bech32m form of a [`PublicKey`], e.g. `tally1q7h0rr…`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

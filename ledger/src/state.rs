@@ -195,14 +195,40 @@ impl Execution {
 type AccountMap = HashMap<PublicKey, Account, foldhash::fast::RandomState>;
 
 /// Account changes made so far inside one block, on top of the committed accounts.
+///
+/// The proposer's account is kept aside: every transfer credits it a fee, which would otherwise
+/// be a map write per transfer, always to the same key.
 struct Overlay<'a> {
     committed: &'a AccountMap,
     changed: AccountMap,
+    proposer: PublicKey,
+    /// The proposer's account, once a transfer has credited it.
+    proposer_account: Option<Account>,
 }
 
-impl Overlay<'_> {
+impl<'a> Overlay<'a> {
+    /// No changes yet, room for `capacity` changed accounts besides the proposer's.
+    fn new(committed: &'a AccountMap, proposer: PublicKey, capacity: usize) -> Self {
+        let changed = AccountMap::with_capacity_and_hasher(capacity, Default::default());
+        Overlay { committed, changed, proposer, proposer_account: None }
+    }
+
+    /// `key`'s account as the block has left it so far.
     fn get(&self, key: &PublicKey) -> Account {
+        if *key == self.proposer {
+            if let Some(account) = self.proposer_account {
+                return account;
+            }
+        }
         self.changed.get(key).or_else(|| self.committed.get(key)).copied().unwrap_or_default()
+    }
+
+    fn set(&mut self, key: PublicKey, account: Account) {
+        if key == self.proposer {
+            self.proposer_account = Some(account);
+        } else {
+            self.changed.insert(key, account);
+        }
     }
 
     /// Checks and applies one transfer; on error nothing changes.
@@ -216,14 +242,21 @@ impl Overlay<'_> {
         let cost = transfer.amount.checked_add(transfer.fee).ok_or(RejectReason::InsufficientFunds)?;
         sender.balance = sender.balance.checked_sub(cost).ok_or(RejectReason::InsufficientFunds)?;
         sender.nonce = sender.nonce.checked_add(1).ok_or(RejectReason::BadNonce)?;
-        self.changed.insert(transfer.from, sender);
+        self.set(transfer.from, sender);
         let mut recipient = self.get(&transfer.to);
         recipient.balance = recipient.balance.checked_add(transfer.amount).ok_or(RejectReason::InsufficientFunds)?;
-        self.changed.insert(transfer.to, recipient);
+        self.set(transfer.to, recipient);
         let mut proposer = self.get(&ctx.proposer);
         proposer.balance = proposer.balance.checked_add(transfer.fee).ok_or(RejectReason::InsufficientFunds)?;
-        self.changed.insert(ctx.proposer, proposer);
+        self.set(ctx.proposer, proposer);
         Ok(())
+    }
+
+    /// Every changed account with its new state, in no particular order.
+    fn into_changes(self) -> Vec<(PublicKey, Account)> {
+        let mut accounts: Vec<(PublicKey, Account)> = self.changed.into_iter().collect();
+        accounts.extend(self.proposer_account.map(|account| (self.proposer, account)));
+        accounts
     }
 }
 
@@ -304,7 +337,7 @@ impl Ledger {
     }
 
     fn finish(&self, height: u64, overlay: Overlay<'_>, fees: u64) -> Execution {
-        let mut accounts: Vec<(PublicKey, Account)> = overlay.changed.into_iter().collect();
+        let mut accounts = overlay.into_changes();
         accounts.sort_unstable_by_key(|entry| entry.0);
         let tree = self.tree.plan(accounts.iter().copied());
         Execution { height, changes: Changes { accounts }, tree, fees }
@@ -313,8 +346,7 @@ impl Ledger {
     /// Executes a block's transfers in order. Any failing transfer rejects the block whole.
     pub fn execute(&self, ctx: &BlockContext, transfers: &[VerifiedTransfer]) -> Result<Execution, BlockError> {
         // Each transfer changes at most its sender, its recipient and the proposer.
-        let changed = AccountMap::with_capacity_and_hasher(2 * transfers.len() + 1, Default::default());
-        let mut overlay = Overlay { committed: &self.accounts, changed };
+        let mut overlay = Overlay::new(&self.accounts, ctx.proposer, 2 * transfers.len());
         let mut fees: u64 = 0;
         for (index, transfer) in transfers.iter().enumerate() {
             overlay.apply(transfer, &self.params, ctx).map_err(|reason| BlockError::InvalidTransfer {
@@ -334,7 +366,7 @@ impl Ledger {
         ctx: &BlockContext,
         candidates: Vec<VerifiedTransfer>,
     ) -> (Vec<VerifiedTransfer>, Vec<(Transfer, RejectReason)>, Execution) {
-        let mut overlay = Overlay { committed: &self.accounts, changed: AccountMap::default() };
+        let mut overlay = Overlay::new(&self.accounts, ctx.proposer, 0);
         let mut included = Vec::new();
         let mut refused = Vec::new();
         let mut fees: u64 = 0;

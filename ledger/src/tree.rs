@@ -21,7 +21,7 @@
 //! nodes some other version still shares.
 
 use crate::address::PublicKey;
-use crate::hash::Hash;
+use crate::hash::{cmp_bytes32, Hash};
 use crate::state::Account;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -120,7 +120,7 @@ fn child_hashes(children: &[Node; ARITY]) -> [Hash; ARITY] {
 /// `updates` (sorted, distinct keys) with `leaf`'s entry added unless `updates` rewrites it:
 /// the entries of the subtree that replaces a leaf.
 fn merged_with_leaf(leaf: &Leaf, updates: &[Entry]) -> Vec<Entry> {
-    match updates.binary_search_by(|(key, _)| key.cmp(&leaf.key)) {
+    match updates.binary_search_by(|(key, _)| cmp_bytes32(key, &leaf.key)) {
         Ok(_) => updates.to_vec(),
         Err(position) => {
             let mut merged = Vec::with_capacity(updates.len() + 1);
@@ -358,7 +358,7 @@ fn count(node: &Node) -> usize {
 fn sorted_entries(accounts: impl IntoIterator<Item = (PublicKey, Account)>) -> Vec<Entry> {
     let mut entries: Vec<Entry> = accounts.into_iter().map(|(pk, a)| (tree_key(&pk), a)).collect();
     // A stable sort keeps the input order among equal keys, so the last write of a key wins.
-    entries.sort_by_key(|entry| entry.0);
+    entries.sort_by(|a, b| cmp_bytes32(&a.0, &b.0));
     let mut deduped: Vec<Entry> = Vec::with_capacity(entries.len());
     for entry in entries {
         match deduped.last_mut() {

@@ -95,11 +95,13 @@ proptest! {
     /// overdrawn, nonces rise by exactly one per applied transfer, refused transfers change
     /// nothing, and the state root equals a rebuild from the final accounts in any order.
     #[test]
-    fn ledger_invariants(balances in prop::collection::vec(0..5_000u64, SENDERS), blocks in prop::collection::vec(prop::collection::vec(plan(), 1..8), 1..8)) {
+    fn ledger_invariants(balances in prop::collection::vec(0..5_000u64, SENDERS), blocks in prop::collection::vec(prop::collection::vec(plan(), 1..8), 1..8), proposer_index in 0..SENDERS + 1) {
         let keys = keys();
         let mut ledger = genesis_ledger(&keys, &balances);
         let supply = ledger.total_supply();
-        let proposer = params().validators[0];
+        // The proposer is one of the senders (spending fees it earned earlier in the block) or
+        // an account of its own.
+        let proposer = keys.get(proposer_index).map_or(params().validators[0], |k| PublicKey::from(&k.verifying_key()));
         for (i, plans) in blocks.iter().enumerate() {
             let height = i as u64 + 1;
             let ctx = BlockContext { height, proposer };
@@ -129,6 +131,20 @@ proptest! {
             let root_before = ledger.state_root();
             prop_assert_eq!(ledger.height(), height - 1);
             prop_assert_eq!(root_before, ledger.state_root());
+            // Every account ends where applying the included transfers one by one leaves it.
+            let mut expected: HashMap<PublicKey, Account> = HashMap::new();
+            for t in &included {
+                let cost = t.amount + t.fee;
+                let from = expected.entry(t.from).or_insert_with(|| ledger.account(&t.from));
+                (from.balance, from.nonce) = (from.balance - cost, from.nonce + 1);
+                expected.entry(t.to).or_insert_with(|| ledger.account(&t.to)).balance += t.amount;
+                expected.entry(proposer).or_insert_with(|| ledger.account(&proposer)).balance += t.fee;
+            }
+            let mut changed = execution.changes.accounts.clone();
+            changed.sort_by_key(|(key, _)| *key);
+            let mut expected: Vec<(PublicKey, Account)> = expected.into_iter().collect();
+            expected.sort_by_key(|(key, _)| *key);
+            prop_assert_eq!(changed, expected);
             ledger.apply(execution, Hash::digest(&height.to_le_bytes()), height);
             prop_assert_eq!(ledger.total_supply(), supply);
             for (pk, old) in &before {
