@@ -162,10 +162,11 @@ pub struct BlockContext {
     pub proposer: PublicKey,
 }
 
-/// The accounts a block changed, sorted by public key, with their new state.
+/// The accounts a block changed, with their new state.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// `(account, new state)`, sorted, one entry per account.
+    /// `(account, new state)`, one entry per account, in no particular order (the state tree
+    /// sorts them its own way, by tree key; a sort by public key as well cost ~2.6 ms a block).
     pub accounts: Vec<(PublicKey, Account)>,
 }
 
@@ -337,8 +338,7 @@ impl Ledger {
     }
 
     fn finish(&self, height: u64, overlay: Overlay<'_>, fees: u64) -> Execution {
-        let mut accounts = overlay.into_changes();
-        accounts.sort_unstable_by_key(|entry| entry.0);
+        let accounts = overlay.into_changes();
         let tree = self.tree.plan(accounts.iter().copied());
         Execution { height, changes: Changes { accounts }, tree, fees }
     }
