@@ -163,7 +163,7 @@ pub struct BlockContext {
 }
 
 /// The accounts a block changed, with their new state.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Changes {
     /// `(account, new state)`, one entry per account, in no particular order (the state tree
     /// sorts them its own way, by tree key; a sort by public key as well cost ~2.6 ms a block).

@@ -60,9 +60,10 @@ pub struct SigningStore {
 impl SigningStore {
     /// Opens the files; remembers the signatures at the end of the log so nothing is logged twice.
     ///
-    /// Appends cannot be torn ([`jsonl`]), but a log an older build wrote can end in a line a
-    /// SIGKILL cut short. Such a line was never fsynced, so none of its messages left the node:
-    /// it is cut off here, and [`SigningStore::relog`] writes the durable state's messages again.
+    /// A SIGKILL cannot tear an append ([`jsonl`]), but a machine crash, or a log an older build
+    /// wrote, can leave a last line cut short. Such a line was never fsynced, so none of its
+    /// messages left the node: it is cut off here, and [`SigningStore::relog`] writes the
+    /// durable state's messages again.
     pub fn open(state_path: PathBuf, log_path: PathBuf) -> Result<SigningStore, HomeError> {
         let tail = jsonl::read_tail_repaired(&log_path, TAIL_BYTES)
             .map_err(|source| HomeError::Io { path: log_path.clone(), source })?;

@@ -161,7 +161,8 @@ pub struct Second {
 
 impl Step {
     /// Transfers lost: accepted and never committed without having expired or been stranded.
-    /// Transfers never sent are the load generator's shortfall, counted in `not_sent`.
+    /// Transfers never sent (the load generator fell behind, or held them behind a refused
+    /// transfer of their sender) are counted in `not_sent`.
     pub fn lost(&self) -> usize {
         self.never_committed.saturating_sub(self.expired + self.stranded)
     }

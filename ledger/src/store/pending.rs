@@ -46,7 +46,7 @@ pub(crate) struct IndexRows {
     pub blocks: u64,
     transfers: Map<Hash, TransferLocation>,
     /// Each key's newest row in `history`.
-    newest: Map<PublicKey, u32>,
+    newest: Map<PublicKey, usize>,
     /// Every history row, in the order added; each links to the previous row of its key.
     ///
     /// One array rather than a list per key: a block touches some 20,000 keys, most of them
@@ -60,11 +60,11 @@ struct HistoryRow {
     height: u64,
     index: u32,
     /// The position in [`IndexRows::history`] of the key's previous row; [`NO_ROW`] for its first.
-    previous: u32,
+    previous: usize,
 }
 
 /// The end of a key's chain of rows.
-const NO_ROW: u32 = u32::MAX;
+const NO_ROW: usize = usize::MAX;
 
 impl HistoryRow {
     fn location(&self) -> TransferLocation {
@@ -90,16 +90,14 @@ impl IndexRows {
     }
 
     fn push_history(&mut self, key: PublicKey, height: u64, index: u32) {
-        // More rows than a u32 can number would take ~64 GiB: the flush policy writes them
-        // long before.
-        let position = self.history.len() as u32;
+        let position = self.history.len();
         let previous = self.newest.insert(key, position).unwrap_or(NO_ROW);
         self.history.push(HistoryRow { height, index, previous });
     }
 
     /// `key`'s rows, newest first, from the row at `position`.
-    fn chain(&self, position: Option<u32>) -> impl Iterator<Item = &HistoryRow> + '_ {
-        let row = |position: u32| if position == NO_ROW { None } else { self.history.get(position as usize) };
+    fn chain(&self, position: Option<usize>) -> impl Iterator<Item = &HistoryRow> + '_ {
+        let row = |position: usize| if position == NO_ROW { None } else { self.history.get(position) };
         std::iter::successors(position.and_then(row), move |current| row(current.previous))
     }
 
@@ -109,12 +107,12 @@ impl IndexRows {
             return;
         }
         self.transfers.extend(later.transfers);
-        let offset = self.history.len() as u32;
+        let offset = self.history.len();
         // Each of `later`'s chains ends in a row that now continues this run's chain of its key.
-        let mut continues: Map<u32, u32> = Map::default();
+        let mut continues: Map<usize, usize> = Map::default();
         for (key, &newest) in &later.newest {
             let first = std::iter::successors(Some(newest), |&p| {
-                later.history.get(p as usize).map(|row| row.previous).filter(|&previous| previous != NO_ROW)
+                later.history.get(p).map(|row| row.previous).filter(|&previous| previous != NO_ROW)
             })
             .last()
             .unwrap_or(newest);
@@ -124,7 +122,7 @@ impl IndexRows {
         }
         for (position, row) in later.history.iter().enumerate() {
             let previous = match row.previous {
-                NO_ROW => continues.get(&(position as u32)).copied().unwrap_or(NO_ROW),
+                NO_ROW => continues.get(&position).copied().unwrap_or(NO_ROW),
                 previous => previous + offset,
             };
             self.history.push(HistoryRow { previous, ..*row });
@@ -167,7 +165,7 @@ impl IndexRows {
             self.transfers.iter().map(|(hash, l)| (hash.0, location_value(l.height, l.index))).collect();
         transfers.sort_unstable_by(|a, b| cmp_bytes32(&a.0, &b.0));
         // Each key's chain is in order already (newest first): only the keys are sorted.
-        let mut keys: Vec<(&PublicKey, u32)> = self.newest.iter().map(|(key, &newest)| (key, newest)).collect();
+        let mut keys: Vec<(&PublicKey, usize)> = self.newest.iter().map(|(key, &newest)| (key, newest)).collect();
         keys.sort_unstable_by_key(|(key, _)| *key);
         let mut history = Vec::with_capacity(self.history.len());
         for (key, newest) in keys {

@@ -222,7 +222,7 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
          backoff; *stranded* transfers were accepted behind one of their sender's that was never accepted, and \
          so could not commit; *lost* ones were accepted and never committed without such a cause; *not sent* \
          ones were scheduled but not sent before the step ended (the load generator, on the same cores, \
-         fell behind its schedule).\n",
+         fell behind its schedule, or held them behind a refused transfer of their sender).\n",
         network.nodes,
         network.cores,
         thousands(f64::from(network.accounts)),
