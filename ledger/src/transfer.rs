@@ -26,8 +26,14 @@ pub const MAX_CHAIN_ID_LEN: usize = 64;
 pub const MAX_TRANSFER_LEN: usize = 1 + 1 + MAX_CHAIN_ID_LEN + 32 + 32 + 8 * 4 + 1 + MAX_MEMO_LEN + 64;
 
 /// A chain id: 1 to 64 characters of `[a-z0-9-]`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ChainId(String);
+///
+/// Held inline rather than as a `String`: every transfer carries one, and a heap string meant
+/// an allocation (and a free) for every transfer decoded or cloned.
+#[derive(Clone)]
+pub struct ChainId {
+    len: u8,
+    bytes: [u8; MAX_CHAIN_ID_LEN],
+}
 
 impl ChainId {
     /// Validates `text` as a chain id.
@@ -39,19 +45,25 @@ impl ChainId {
         if !text.bytes().all(valid_char) {
             return Err(DecodeError::InvalidField { field: "chain_id", reason: "characters must be [a-z0-9-]" });
         }
-        Ok(ChainId(text.to_string()))
+        let mut bytes = [0u8; MAX_CHAIN_ID_LEN];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Ok(ChainId { len: text.len() as u8, bytes })
     }
 
     /// The id as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // `new` admits only ASCII, so this never falls back.
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
 
     /// Appends `u8 len | chain_id`, the form used in every signed layout.
     pub fn encode_into(&self, out: &mut Vec<u8>) {
-        // Construction guarantees 1..=64 bytes, so the length fits in a u8.
-        out.push(self.0.len() as u8);
-        out.extend_from_slice(self.0.as_bytes());
+        out.push(self.len);
+        out.extend_from_slice(self.as_bytes());
     }
 
     pub(crate) fn decode_from(reader: &mut Reader<'_>) -> Result<ChainId, DecodeError> {
@@ -62,15 +74,41 @@ impl ChainId {
     }
 }
 
+impl PartialEq for ChainId {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for ChainId {}
+
+impl std::hash::Hash for ChainId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for ChainId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ChainId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
 impl fmt::Display for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for ChainId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChainId({})", self.0)
+        write!(f, "ChainId({})", self.as_str())
     }
 }
 
@@ -303,6 +341,17 @@ mod tests {
         assert!(ChainId::new(&"a".repeat(65)).is_err());
         assert!(ChainId::new("Tally").is_err());
         assert!(ChainId::new("tally_net").is_err());
+        // Held inline: text, equality and order are those of the string, whatever its length.
+        let long = "z".repeat(64);
+        for text in ["a", "tally-devnet", long.as_str()] {
+            let id = ChainId::new(text).unwrap();
+            assert_eq!((id.as_str(), id.to_string()), (text, text.to_string()));
+            let mut encoded = Vec::new();
+            id.encode_into(&mut encoded);
+            assert_eq!(encoded, [&[text.len() as u8][..], text.as_bytes()].concat());
+        }
+        let (short, longer) = (ChainId::new("ab").unwrap(), ChainId::new("ab-1").unwrap());
+        assert!(short < longer && short != longer && short == ChainId::new("ab").unwrap());
     }
 
     #[test]
