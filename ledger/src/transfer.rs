@@ -84,7 +84,7 @@ impl Eq for ChainId {}
 
 impl std::hash::Hash for ChainId {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        self.as_bytes().hash(state);
     }
 }
 
@@ -96,7 +96,7 @@ impl PartialOrd for ChainId {
 
 impl Ord for ChainId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.as_str().cmp(other.as_str())
+        self.as_bytes().cmp(other.as_bytes())
     }
 }
 

@@ -23,11 +23,8 @@ async fn a_killed_validator_catches_up_and_two_of_four_stop_the_chain() {
     // It votes again: its audit trail gains messages for heights after the restart.
     // Read until it shows (bound 60 s): blocks it only synced carry none of its signatures.
     let resumed = net.height(1).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !net.signed_messages(1).iter().any(|m| m["height"].as_u64() > Some(resumed)) {
-        assert!(Instant::now() < deadline, "node 1 signed nothing above height {resumed} within 60 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let signed_again = || net.signed_messages(1).iter().any(|m| m["height"].as_u64() > Some(resumed));
+    poll(&format!("node 1 signing above height {resumed}"), Duration::from_secs(60), signed_again).await;
 
     // Two of four stopped for 30 s: no block commits (at most the one already in flight).
     // Heights are the highest of the two still running: one behind the other may catch up by
@@ -200,6 +197,15 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
     }
 }
 
+/// Waits (bounded by `limit`) until `done` holds, asking every 200 ms; `what` names the wait.
+async fn poll(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "no {what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits (bounded) until node `i` reports `key`'s committed nonce as `nonce`.
 async fn wait_nonce(net: &Net, i: usize, key: tally_ledger::PublicKey, nonce: u64, limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -232,12 +238,9 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
     send(&net, 0..25).await;
     // Snapshots are written by a background thread after the commit, and a node may be a
     // block or two behind node 0: each node's log is read until it shows one (bound 30 s).
-    let deadline = Instant::now() + Duration::from_secs(30);
     for i in 0..4 {
-        while !net.log(i).contains("account snapshot written") {
-            assert!(Instant::now() < deadline, "node {i} took no snapshot within 30 s");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let snapshot_taken = || net.log(i).contains("account snapshot written");
+        poll(&format!("a snapshot on node {i}"), Duration::from_secs(30), snapshot_taken).await;
     }
 
     // One validator stops cleanly, then another is killed; the chain goes on without each,

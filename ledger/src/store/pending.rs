@@ -108,27 +108,18 @@ impl IndexRows {
         }
         self.transfers.extend(later.transfers);
         let offset = self.history.len();
-        // Each of `later`'s chains ends in a row that now continues this run's chain of its key.
-        let mut continues: Map<usize, usize> = Map::default();
-        for (key, &newest) in &later.newest {
-            let first = std::iter::successors(Some(newest), |&p| {
-                later.history.get(p).map(|row| row.previous).filter(|&previous| previous != NO_ROW)
-            })
-            .last()
-            .unwrap_or(newest);
-            if let Some(&ours) = self.newest.get(key) {
-                continues.insert(first, ours);
-            }
-        }
-        for (position, row) in later.history.iter().enumerate() {
-            let previous = match row.previous {
-                NO_ROW => continues.get(&position).copied().unwrap_or(NO_ROW),
-                previous => previous + offset,
-            };
-            self.history.push(HistoryRow { previous, ..*row });
-        }
+        let moved = |previous: usize| if previous == NO_ROW { NO_ROW } else { previous + offset };
+        self.history.extend(later.history.iter().map(|row| HistoryRow { previous: moved(row.previous), ..*row }));
         for (key, newest) in later.newest {
-            self.newest.insert(key, newest + offset);
+            let Some(ours) = self.newest.insert(key, newest + offset) else { continue };
+            // The key's first row in `later` now continues its chain here.
+            let mut first = newest + offset;
+            while let Some(previous) = self.history.get(first).map(|row| row.previous).filter(|&p| p != NO_ROW) {
+                first = previous;
+            }
+            if let Some(row) = self.history.get_mut(first) {
+                row.previous = ours;
+            }
         }
         self.last_height = later.last_height;
         self.blocks += later.blocks;
