@@ -1,9 +1,10 @@
 //! Micro-benchmarks: decode + verify_strict, batch verification, transfers root, block encoding,
-//! and the state-tree update of one block.
+//! the state-tree update of one block, and sorting by a 32-byte key.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ed25519_dalek::SigningKey;
 use tally_ledger::crypto::{verify_transfer, SignatureVerifier, StrictKey};
+use tally_ledger::hash::{cmp_bytes32, sort_by_bytes32};
 use tally_ledger::merkle::transfers_root;
 use tally_ledger::{Account, Block, ChainId, Hash, Header, PublicKey, StateTree, Transfer, TransferBody};
 
@@ -153,5 +154,27 @@ fn state_tree(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signatures, blocks, state_tree);
+/// The sort behind a block's tree update (20,000 changed accounts by tree key) and an index
+/// flush (~150,000 public keys): comparisons against buckets by leading bits.
+fn sorts(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sort_by_32_byte_key");
+    for count in [20_000u64, 150_000] {
+        let items: Vec<([u8; 32], Account)> =
+            (0..count).map(|i| (Hash::digest(&i.to_le_bytes()).0, Account { balance: i, nonce: 0 })).collect();
+        group.throughput(Throughput::Elements(count));
+        group.bench_function(format!("comparison_{count}"), |b| {
+            b.iter_batched_ref(
+                || items.clone(),
+                |items| items.sort_by(|a, b| cmp_bytes32(&a.0, &b.0)),
+                BatchSize::LargeInput,
+            )
+        });
+        group.bench_function(format!("buckets_{count}"), |b| {
+            b.iter_batched_ref(|| items.clone(), |items| sort_by_bytes32(items, |item| &item.0), BatchSize::LargeInput)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, signatures, blocks, state_tree, sorts);
 criterion_main!(benches);

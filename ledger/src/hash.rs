@@ -15,6 +15,50 @@ pub fn cmp_bytes32(a: &[u8; 32], b: &[u8; 32]) -> std::cmp::Ordering {
     prefix(a).cmp(&prefix(b)).then_with(|| a[8..].cmp(&b[8..]))
 }
 
+/// Sorts `items` by a 32-byte string each holds (`key`), as [`cmp_bytes32`] orders them, keeping
+/// the input order among equal keys. For hashes and public keys, whose leading bits are spread
+/// evenly: one counting pass and one scatter put the items in buckets by their leading bits, a
+/// bucket per one or two items, and only within a bucket are keys compared. Blocks and index
+/// flushes sort ~20,000 to ~150,000 of them, where a comparison sort's ~17 rounds of cache
+/// misses were most of the cost. Keys made to share their leading bits only land in one bucket,
+/// which is then sorted by comparison: never slower than that by more than the two passes.
+pub fn sort_by_bytes32<T: Copy>(items: &mut [T], key: impl Fn(&T) -> &[u8; 32]) {
+    let compare = |a: &T, b: &T| cmp_bytes32(key(a), key(b));
+    if items.len() < 64 {
+        items.sort_by(compare);
+        return;
+    }
+    let bits = items.len().ilog2().min(20);
+    let bucket = |item: &T| {
+        let k = key(item);
+        (u64::from_be_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]]) >> (64 - bits)) as usize
+    };
+    // `next[b]`: where bucket b's next item goes; after the scatter, where bucket b ends.
+    let mut next = vec![0usize; 1 << bits];
+    for item in items.iter() {
+        next[bucket(item)] += 1;
+    }
+    let mut start = 0;
+    for slot in next.iter_mut() {
+        let count = *slot;
+        *slot = start;
+        start += count;
+    }
+    let unsorted = items.to_vec();
+    for item in &unsorted {
+        let slot = &mut next[bucket(item)];
+        items[*slot] = *item;
+        *slot += 1;
+    }
+    let mut begin = 0;
+    for &end in &next {
+        if end - begin > 1 {
+            items[begin..end].sort_by(compare);
+        }
+        begin = end;
+    }
+}
+
 impl Ord for Hash {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         cmp_bytes32(&self.0, &other.0)
@@ -89,6 +133,34 @@ mod tests {
             proptest::prop_assert_eq!(cmp_bytes32(&a, &b), a.cmp(&b));
             proptest::prop_assert_eq!(Hash(a).cmp(&Hash(b)), a.cmp(&b));
             proptest::prop_assert_eq!(crate::PublicKey(a).cmp(&crate::PublicKey(b)), a.cmp(&b));
+        }
+    }
+
+    proptest::proptest! {
+        /// The bucket sort gives what a stable comparison sort gives: for keys spread evenly,
+        /// and for keys that share their leading bytes (one bucket), with repeats among both.
+        #[test]
+        fn the_bucket_sort_equals_a_stable_sort(
+            spread in proptest::collection::vec(proptest::array::uniform32(proptest::num::u8::ANY), 0..600),
+            shared_prefix in 0usize..33,
+            repeats in 0usize..50,
+        ) {
+            let mut keys = spread;
+            let prefix = keys.first().copied().unwrap_or_default();
+            let half = keys.len() / 2;
+            for key in &mut keys[half..] {
+                key[..shared_prefix].copy_from_slice(&prefix[..shared_prefix]);
+            }
+            for i in 0..repeats.min(keys.len()) {
+                keys.push(keys[i * 7 % keys.len()]);
+            }
+            // Each item remembers its input position, which tells whether the sort was stable.
+            let items: Vec<([u8; 32], usize)> = keys.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+            let mut expected = items.clone();
+            expected.sort_by_key(|a| a.0);
+            let mut sorted = items;
+            sort_by_bytes32(&mut sorted, |item| &item.0);
+            proptest::prop_assert_eq!(sorted, expected);
         }
     }
 

@@ -21,7 +21,7 @@
 //! nodes some other version still shares.
 
 use crate::address::PublicKey;
-use crate::hash::{cmp_bytes32, Hash};
+use crate::hash::{cmp_bytes32, sort_by_bytes32, Hash};
 use crate::state::Account;
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -358,7 +358,7 @@ fn count(node: &Node) -> usize {
 fn sorted_entries(accounts: impl IntoIterator<Item = (PublicKey, Account)>) -> Vec<Entry> {
     let mut entries: Vec<Entry> = accounts.into_iter().map(|(pk, a)| (tree_key(&pk), a)).collect();
     // A stable sort keeps the input order among equal keys, so the last write of a key wins.
-    entries.sort_by(|a, b| cmp_bytes32(&a.0, &b.0));
+    sort_by_bytes32(&mut entries, |entry| &entry.0);
     let mut deduped: Vec<Entry> = Vec::with_capacity(entries.len());
     for entry in entries {
         match deduped.last_mut() {

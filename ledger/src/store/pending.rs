@@ -11,7 +11,7 @@
 use super::keys::{history_key, location_value};
 use super::TransferLocation;
 use crate::address::PublicKey;
-use crate::hash::{cmp_bytes32, Hash};
+use crate::hash::{sort_by_bytes32, Hash};
 use crate::transfer::Transfer;
 use std::collections::HashMap;
 
@@ -154,14 +154,14 @@ impl IndexRows {
     pub fn sorted_rows(&self) -> (Vec<TransferRow>, Vec<[u8; 44]>) {
         let mut transfers: Vec<TransferRow> =
             self.transfers.iter().map(|(hash, l)| (hash.0, location_value(l.height, l.index))).collect();
-        transfers.sort_unstable_by(|a, b| cmp_bytes32(&a.0, &b.0));
+        sort_by_bytes32(&mut transfers, |row| &row.0);
         // Each key's chain is in order already (newest first): only the keys are sorted.
-        let mut keys: Vec<(&PublicKey, usize)> = self.newest.iter().map(|(key, &newest)| (key, newest)).collect();
-        keys.sort_unstable_by_key(|(key, _)| *key);
+        let mut keys: Vec<(PublicKey, usize)> = self.newest.iter().map(|(key, &newest)| (*key, newest)).collect();
+        sort_by_bytes32(&mut keys, |(key, _)| &key.0);
         let mut history = Vec::with_capacity(self.history.len());
         for (key, newest) in keys {
             let start = history.len();
-            history.extend(self.chain(Some(newest)).map(|row| history_key(key, row.height, row.index)));
+            history.extend(self.chain(Some(newest)).map(|row| history_key(&key, row.height, row.index)));
             history[start..].reverse();
         }
         (transfers, history)
