@@ -33,7 +33,7 @@ use crate::hash::Hash;
 use crate::state::{Account, Ledger};
 use crate::transfer::{Transfer, VerifiedTransfer};
 use keys::{height_key, history_key, meta, snapshot_key, SNAPSHOT_ENTRY_BYTES};
-use pending::{IndexRows, PendingIndex};
+use pending::{BlockRows, IndexRows, PendingIndex};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The on-disk format this code writes; a store with another is refused. Version 2: the
@@ -352,9 +352,11 @@ impl<B: Backend> Store<B> {
             Put { column: Column::StateRoots, key: &height, value: &header.state_root.0 },
             Put { column: Column::Meta, key: meta::HEIGHT, value: &height },
         ])?;
+        // Sorted before the lock is taken: readers and a flush's bookkeeping need not wait.
+        let rows = BlockRows::new(header.height, &commit.block.transfers);
         let overdue = {
             let mut pending = self.lock_pending()?;
-            pending.active.add_block(header.height, &commit.block.transfers);
+            pending.active.add(rows);
             pending.overdue() && pending.writing.is_none()
         };
         // A flush is due well before this: the caller's (a node's writer thread, a loop
