@@ -30,8 +30,12 @@ pub struct Snapshots {
     /// Set while the writer holds a job, so a due snapshot waits (and the accounts are not
     /// copied) until it is done.
     writing: Arc<AtomicBool>,
-    /// Set by the writer when a snapshot failed: the next commit takes one again.
+    /// Set by the writer when a snapshot failed (before it clears `writing`).
     failed: Arc<AtomicBool>,
+    /// A snapshot was handed to the writer and its outcome not yet read.
+    awaiting_outcome: bool,
+    /// Snapshots that failed in a row, and the blocks left before the next try.
+    retry: Option<Retry>,
     /// Set while an index flush is queued or under way.
     flushing: Arc<AtomicBool>,
     store: Arc<LedgerStore>,
@@ -67,8 +71,8 @@ impl Snapshots {
                                 ms = started.elapsed().as_millis() as u64,
                                 "account snapshot written"
                             ),
-                            // The previous snapshot stays current and whole; the next commit
-                            // tries again.
+                            // The previous snapshot stays current and whole; the driver tries
+                            // again a few blocks later (`Snapshots::committed`).
                             Err(e) => {
                                 error!(height, error = %e, "account snapshot failed");
                                 failures.store(true, Ordering::Release);
@@ -93,6 +97,8 @@ impl Snapshots {
             flushing,
             store,
             writer: Some(writer),
+            awaiting_outcome: false,
+            retry: None,
             policy,
             transfers_since: replayed.transfers,
             blocks_since: replayed.blocks,
@@ -100,7 +106,9 @@ impl Snapshots {
     }
 
     /// Called after each block's commit with the committed ledger and the block's transfer
-    /// count: starts a snapshot of `ledger` when one is due and none is being written.
+    /// count: starts a snapshot of `ledger` when one is due and none is being written. After a
+    /// failed snapshot the next is due 1, 2, 4, ... blocks later (at most [`MAX_RETRY_BLOCKS`]),
+    /// whatever the policy says.
     pub fn committed(&mut self, ledger: &Ledger, transfers: usize) {
         self.transfers_since += transfers as u64;
         self.blocks_since += 1;
@@ -108,8 +116,15 @@ impl Snapshots {
         if self.writing.load(Ordering::Acquire) {
             return;
         }
-        let retry = self.failed.swap(false, Ordering::AcqRel);
-        if !retry && !self.policy.due(self.transfers_since, self.blocks_since, ledger.account_count() as u64) {
+        self.read_outcome();
+        let due = match &mut self.retry {
+            Some(retry) => {
+                retry.blocks_left = retry.blocks_left.saturating_sub(1);
+                retry.blocks_left == 0
+            }
+            None => self.policy.due(self.transfers_since, self.blocks_since, ledger.account_count() as u64),
+        };
+        if !due {
             return;
         }
         let Some(jobs) = &self.jobs else { return };
@@ -123,9 +138,35 @@ impl Snapshots {
             self.jobs = None;
             return;
         }
+        self.awaiting_outcome = true;
         self.transfers_since = 0;
         self.blocks_since = 0;
     }
+
+    /// Once the writer is idle: how the snapshot handed to it ended, and from that when the
+    /// next is tried.
+    fn read_outcome(&mut self) {
+        if !std::mem::take(&mut self.awaiting_outcome) {
+            return;
+        }
+        if self.failed.swap(false, Ordering::AcqRel) {
+            let failures = self.retry.as_ref().map_or(0, |r| r.failures) + 1;
+            let blocks_left = (1u64 << (failures - 1).min(63)).min(MAX_RETRY_BLOCKS);
+            self.retry = Some(Retry { failures, blocks_left });
+        } else {
+            self.retry = None;
+        }
+    }
+}
+
+/// The most blocks between two tries of a snapshot that keeps failing (a full or failing disk
+/// is not handed a copy of every account at every commit).
+pub const MAX_RETRY_BLOCKS: u64 = 1024;
+
+/// Failed snapshots in a row, and the blocks left before the next is tried.
+struct Retry {
+    failures: u32,
+    blocks_left: u64,
 }
 
 impl Snapshots {
@@ -183,6 +224,38 @@ mod tests {
             assert!(Instant::now() < deadline, "the snapshot writer is stuck");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn a_snapshot_that_keeps_failing_is_tried_at_doubling_intervals_until_one_is_written() {
+        let (_dir, store, ledger) = devnet_store();
+        let first = store.snapshot().unwrap();
+        let every_block = SnapshotPolicy { min_transfers: 1, max_blocks: 1 };
+        let mut snapshots = Snapshots::spawn(store.clone(), every_block, Replayed::default()).unwrap();
+        // A ledger ahead of the store cannot be stored: every try fails.
+        let ahead = Ledger::new(ledger.params().clone(), Vec::new(), 5, ledger.last_block_hash(), 1);
+        let mut tried = Vec::new();
+        for commit in 1..=40u64 {
+            snapshots.committed(&ahead, 1);
+            if snapshots.awaiting_outcome {
+                tried.push(commit);
+            }
+            wait_idle(&snapshots);
+        }
+        assert_eq!(tried, [1, 2, 4, 8, 16, 32], "tries at doubling intervals, though due by the policy");
+        assert_eq!(store.snapshot().unwrap(), first);
+        // The store recovers (here: the ledger is one it can store); the next try succeeds and
+        // the policy decides again.
+        for _ in 41..64 {
+            snapshots.committed(&ledger, 1);
+            assert!(!snapshots.awaiting_outcome, "waiting 32 blocks");
+        }
+        snapshots.committed(&ledger, 1);
+        assert!(snapshots.awaiting_outcome, "the 64th commit tries again");
+        wait_idle(&snapshots);
+        assert_eq!(store.snapshot().unwrap().slot, 1 - first.slot, "and writes");
+        snapshots.committed(&ledger, 1);
+        assert!(snapshots.awaiting_outcome && snapshots.retry.is_none(), "then the policy decides: due at every block");
     }
 
     #[test]

@@ -219,6 +219,18 @@ async fn wait_nonce(net: &Net, i: usize, key: tally_ledger::PublicKey, nonce: u6
     }
 }
 
+/// The number logged as `key=N` in a plain log line, if there is one.
+fn log_field(line: &str, key: &str) -> Option<u64> {
+    let rest = line.split(&format!("{key}=")).nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The height of the last account snapshot node `i` logged as written.
+fn last_snapshot_height(net: &Net, i: usize) -> Option<u64> {
+    let log = net.plain_log(i);
+    log.lines().rfind(|l| l.contains("account snapshot written")).and_then(|l| log_field(l, "height"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blocks_after_it() {
     // Ten devnet accounts, and a snapshot once ten transfers have committed since the last.
@@ -243,6 +255,21 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
         poll(&format!("a snapshot on node {i}"), Duration::from_secs(30), snapshot_taken).await;
     }
 
+    // A snapshot due at the last transfers' block waits while the writer is busy, and is then
+    // taken at the next (empty) block; three blocks past them no more is due, so node 1's last
+    // snapshot lies below its height and a stop leaves blocks for the restart to replay.
+    wait_nonce(&net, 1, sender, 25, Duration::from_secs(60)).await;
+    let transfers_committed = net.height(1).await.expect("node 1 answers");
+    net.wait_height(transfers_committed + 3).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !matches!(
+        (last_snapshot_height(&net, 1), net.height(1).await),
+        (Some(snapshot), Some(height)) if snapshot < height
+    ) {
+        assert!(Instant::now() < deadline, "node 1's last snapshot stays at its height: {}", net.plain_log(1));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // One validator stops cleanly, then another is killed; the chain goes on without each,
     // and each comes back, loads its last snapshot and replays the blocks after it.
     let mut sent = 25;
@@ -258,9 +285,7 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
         net.wait_ready(i, Duration::from_secs(30)).await;
         let log = net.plain_log(i);
         let reopened = log.lines().filter(|l| l.contains("store opened")).nth(1).expect("the store reopened");
-        let replayed = reopened.split("replayed_blocks=").nth(1).and_then(|rest| {
-            rest.split(|c: char| !c.is_ascii_digit()).next().and_then(|digits| digits.parse::<u64>().ok())
-        });
+        let replayed = log_field(reopened, "replayed_blocks");
         assert!(replayed.is_some_and(|blocks| blocks > 0), "node {i} replayed blocks onto its snapshot: {reopened}");
         wait_nonce(&net, i, sender, sent, Duration::from_secs(60)).await;
     }
