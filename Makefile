@@ -37,7 +37,7 @@ BENCH_APPLY_60K = TALLY_BENCH_JSON=$(APPLY_COMMIT_JSON) TALLY_BENCH_ACCOUNTS=600
 BENCH_BUILD = $(CARGO) build --release -p tally-node -p tally-tests --bin tally-node --bin tally-load \
 	--bin tally-bench-report
 BENCH_LOAD = $(CARGO_TARGET_DIR)/release/tally-load --spawn 4 --accounts 4000 \
-	--sweep 500,1000,2000,4000,6000,7000,8000,10000 \
+	--sweep 500,1000,2000,4000,6000,7000,8000,10000,12000 \
 	--set consensus.timeout_propose_ms=3000 --set consensus.timeout_prevote_ms=1000 \
 	--set consensus.timeout_precommit_ms=1000 --set consensus.timeout_delta_ms=500 \
 	--set consensus.empty_block_interval_ms=1000 \

@@ -301,10 +301,13 @@ pub fn section(inputs: &Inputs) -> Result<String, String> {
         measured,
         100.0 * ceiling.per_transfer_us() / measured.max(1e-9)
     );
-    for (label, step) in [("~50 %", half), ("~90 %", ninety)] {
+    // The sweep's steps are fixed in advance: each figure is from the highest step at or below
+    // the fraction, and says which fraction that step is.
+    for (wanted, step) in [(50, half), (90, ninety)] {
         let _ = writeln!(
             w,
-            "- At {label} of saturation ({} offered): p50 {} ms, p99 {} ms; CPU / peak MiB per node {}.",
+            "- Below {wanted} % of saturation, at {:.0} % ({} offered): p50 {} ms, p99 {} ms; CPU / peak MiB per node {}.",
+            100.0 * f64::from(step.offered_tps) / rate.max(1.0),
             thousands(f64::from(step.offered_tps)),
             thousands(step.latency_ms.p50),
             thousands(step.latency_ms.p99),
@@ -427,6 +430,10 @@ mod tests {
             }
         }
         assert!(text.contains("| strict checks of 64 spread over both cores | not run | |"));
+        assert!(
+            text.contains("- Below 90 % of saturation, at 53 % (4,000 offered): p50"),
+            "the step's own fraction: {text}"
+        );
         // 4 nodes × 15 s over 225,000 transfers × 4 validators.
         assert!((measured_us_per_transfer(saturation(&inputs().network).unwrap()) - 66.666).abs() < 0.01);
     }
