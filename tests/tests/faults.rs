@@ -23,7 +23,7 @@ async fn a_killed_validator_catches_up_and_two_of_four_stop_the_chain() {
     // It votes again: its audit trail gains messages for heights after the restart.
     // Read until it shows (bound 60 s): blocks it only synced carry none of its signatures.
     let resumed = net.height(1).await.unwrap();
-    let signed_again = || net.signed_messages(1).iter().any(|m| m["height"].as_u64() > Some(resumed));
+    let signed_again = async || net.signed_messages(1).iter().any(|m| m["height"].as_u64() > Some(resumed));
     poll(&format!("node 1 signing above height {resumed}"), Duration::from_secs(60), signed_again).await;
 
     // Two of four stopped for 30 s: no block commits (at most the one already in flight).
@@ -198,9 +198,9 @@ async fn a_full_block_of_10000_transfers_travels_by_gossip_and_commits() {
 }
 
 /// Waits (bounded by `limit`) until `done` holds, asking every 200 ms; `what` names the wait.
-async fn poll(what: &str, limit: Duration, done: impl Fn() -> bool) {
+async fn poll(what: &str, limit: Duration, done: impl AsyncFn() -> bool) {
     let deadline = Instant::now() + limit;
-    while !done() {
+    while !done().await {
         assert!(Instant::now() < deadline, "no {what} within {limit:?}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -251,7 +251,7 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
     // Snapshots are written by a background thread after the commit, and a node may be a
     // block or two behind node 0: each node's log is read until it shows one (bound 30 s).
     for i in 0..4 {
-        let snapshot_taken = || net.log(i).contains("account snapshot written");
+        let snapshot_taken = async || net.log(i).contains("account snapshot written");
         poll(&format!("a snapshot on node {i}"), Duration::from_secs(30), snapshot_taken).await;
     }
 
@@ -261,14 +261,13 @@ async fn restarted_validators_rebuild_their_accounts_from_a_snapshot_and_the_blo
     wait_nonce(&net, 1, sender, 25, Duration::from_secs(60)).await;
     let transfers_committed = net.height(1).await.expect("node 1 answers");
     net.wait_height(transfers_committed + 3).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !matches!(
-        (last_snapshot_height(&net, 1), net.height(1).await),
-        (Some(snapshot), Some(height)) if snapshot < height
-    ) {
-        assert!(Instant::now() < deadline, "node 1's last snapshot stays at its height: {}", net.plain_log(1));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let snapshot_below_height = async || {
+        matches!(
+            (last_snapshot_height(&net, 1), net.height(1).await),
+            (Some(snapshot), Some(height)) if snapshot < height
+        )
+    };
+    poll("node 1's last snapshot below its height", Duration::from_secs(10), snapshot_below_height).await;
 
     // One validator stops cleanly, then another is killed; the chain goes on without each,
     // and each comes back, loads its last snapshot and replays the blocks after it.
